@@ -1,0 +1,278 @@
+/* main.c — conntrackerd: wires the store, the ctnetlink source and the
+ * tracking table to one GLib main loop, the signals and systemd. */
+#include "config.h"
+
+#include <errno.h>
+#include <glib-unix.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <syslog.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "ct-source.h"
+#include "daemon-options.h"
+#include "dump-file.h"
+#include "flow.h"
+#include "store.h"
+#include "tracking-table.h"
+
+#define STATUS_INTERVAL_S 2
+#define EVICT_LOG_INTERVAL_US (10 * G_USEC_PER_SEC)
+
+typedef struct {
+  CtDaemonOptions opts;
+  GMainLoop *loop;
+  CtStore *store;
+  CtSource *source;
+  CtTrackingTable *tracking;
+  gboolean ready;
+  gboolean pidfile_written;
+  gint64 last_evict_log;
+  guint64 evicted_at_last_log;
+  int exit_status;
+} CtDaemon;
+
+static char *
+describe_counters (CtDaemon *d)
+{
+  const CtSourceStats *src = ct_source_get_stats (d->source);
+  const CtStoreStats *st = ct_store_get_stats (d->store);
+
+  return g_strdup_printf (
+      "events=%" G_GUINT64_FORMAT " overruns=%" G_GUINT64_FORMAT
+      " resyncs=%" G_GUINT64_FORMAT " evicted=%" G_GUINT64_FORMAT
+      " flows=%u invalid=%" G_GUINT64_FORMAT " rcvbuf=%u",
+      src->messages, src->overruns, src->resyncs, st->flows_evicted,
+      ct_store_get_n_flows (d->store), src->invalid, src->rcvbuf);
+}
+
+static void
+notify_status (CtDaemon *d)
+{
+  g_autofree char *counters = describe_counters (d);
+
+  sd_notifyf (0, "STATUS=%s: %s", d->ready ? "tracking" : "starting",
+              counters);
+}
+
+static gboolean
+on_status_timer (gpointer data)
+{
+  notify_status (data);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_watchdog_timer (gpointer data)
+{
+  sd_notify (0, "WATCHDOG=1");
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+on_evict (const CtFlow *flow, gpointer data)
+{
+  CtDaemon *d = data;
+  gint64 now = g_get_monotonic_time ();
+  const CtStoreStats *st = ct_store_get_stats (d->store);
+  g_autofree char *label = NULL;
+  char src[46], dst[46];
+
+  /* At most one line per interval: a flood must not flood the log too. */
+  if (d->last_evict_log != 0 && now - d->last_evict_log < EVICT_LOG_INTERVAL_US)
+    return;
+  label = ct_flow_legacy_label (&flow->key);
+  g_message ("store full (%u flows): evicted %" G_GUINT64_FORMAT
+             " least recently seen flow(s) since the last report, e.g. %s "
+             "%s -> %s port %u (total evicted %" G_GUINT64_FORMAT ")",
+             ct_store_get_max_flows (d->store),
+             st->flows_evicted - d->evicted_at_last_log, label,
+             ct_flow_addr_to_string (flow->key.family, flow->key.src, src,
+                                     sizeof src),
+             ct_flow_addr_to_string (flow->key.family, flow->key.dst, dst,
+                                     sizeof dst),
+             flow->key.dport, st->flows_evicted);
+  d->last_evict_log = now;
+  d->evicted_at_last_log = st->flows_evicted;
+}
+
+static void
+on_source_ready (gpointer data)
+{
+  CtDaemon *d = data;
+
+  d->ready = TRUE;
+  g_message ("initial conntrack dump applied: %u entries in %u flows; "
+             "tracking events",
+             ct_store_get_n_conns (d->store), ct_store_get_n_flows (d->store));
+  sd_notify (0, "READY=1");
+  notify_status (d);
+}
+
+static void
+write_dump (CtDaemon *d)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!ct_dump_write (d->store, d->opts.format, d->opts.output, &error))
+    g_warning ("cannot write the dump: %s", error->message);
+  else if (!g_str_equal (d->opts.output, "-"))
+    g_message ("dump of %u flows written to %s",
+               ct_store_get_n_flows (d->store), d->opts.output);
+}
+
+static gboolean
+on_sigusr1 (gpointer data)
+{
+  write_dump (data);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_quit (gpointer data)
+{
+  CtDaemon *d = data;
+
+  sd_notify (0, "STOPPING=1");
+  g_main_loop_quit (d->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+static GLogWriterOutput
+syslog_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields,
+               gpointer data)
+{
+  int prio = LOG_INFO;
+  const char *message = NULL;
+
+  for (gsize i = 0; i < n_fields; i++)
+    if (g_str_equal (fields[i].key, "MESSAGE"))
+      message = fields[i].value;
+  if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL))
+    prio = LOG_ERR;
+  else if (level & G_LOG_LEVEL_WARNING)
+    prio = LOG_WARNING;
+  else if (level & G_LOG_LEVEL_DEBUG)
+    return G_LOG_WRITER_HANDLED;
+  syslog (prio, "%s", message != NULL ? message : "");
+  return G_LOG_WRITER_HANDLED;
+}
+
+/* -d: the classic double-fork daemon for hosts without systemd. */
+static gboolean
+daemonize (CtDaemon *d, GError **error)
+{
+  g_autofree char *pid = NULL;
+
+  if (daemon (0, 0) < 0)
+    {
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
+                   "cannot detach: %s", g_strerror (errno));
+      return FALSE;
+    }
+  openlog ("conntrackerd", LOG_PID, LOG_DAEMON);
+  g_log_set_writer_func (syslog_writer, NULL, NULL);
+  pid = g_strdup_printf ("%d\n", (int) getpid ());
+  if (!g_file_set_contents (d->opts.pidfile, pid, -1, error))
+    return FALSE;
+  d->pidfile_written = TRUE;
+  return TRUE;
+}
+
+static int
+run (CtDaemon *d)
+{
+  g_autoptr (GError) error = NULL;
+  CtSourceConfig src_config = {
+    .rcvbuf_initial = d->opts.rcvbuf ? d->opts.rcvbuf : CT_SOURCE_RCVBUF_DEFAULT,
+    .rcvbuf_max = d->opts.rcvbuf ? d->opts.rcvbuf : CT_SOURCE_RCVBUF_MAX,
+  };
+  guint64 watchdog_usec = 0;
+
+  if (d->opts.daemonize && !daemonize (d, &error))
+    {
+      g_printerr ("conntrackerd: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
+
+  if (!d->opts.no_trace)
+    g_message ("rule tracing is not available in this version; recording "
+               "flows only (as with -c)");
+
+  d->store = ct_store_new (d->opts.max_flows, d->opts.fold_ports);
+  ct_store_set_evict_func (d->store, on_evict, d);
+
+  /* Our own table switches conntrack on: without a rule that needs it the
+   * kernel tracks nothing in this network namespace. */
+  d->tracking = ct_tracking_table_new (&error);
+  if (d->tracking == NULL)
+    {
+      g_printerr ("conntrackerd: cannot switch connection tracking on: %s\n",
+                  error->message);
+      return EXIT_FAILURE;
+    }
+
+  d->source = ct_source_new (d->store, &src_config, on_source_ready, d, &error);
+  if (d->source == NULL)
+    {
+      g_printerr ("conntrackerd: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
+
+  d->loop = g_main_loop_new (NULL, FALSE);
+  g_unix_signal_add (SIGINT, on_quit, d);
+  g_unix_signal_add (SIGTERM, on_quit, d);
+  g_unix_signal_add (SIGUSR1, on_sigusr1, d);
+  g_timeout_add_seconds (STATUS_INTERVAL_S, on_status_timer, d);
+  if (sd_watchdog_enabled (0, &watchdog_usec) > 0 && watchdog_usec > 0)
+    g_timeout_add (MAX (watchdog_usec / 2000, 1), on_watchdog_timer, d);
+
+  if (!d->opts.daemonize)
+    g_message ("recording flows; the dump goes to %s on SIGUSR1 and at exit "
+               "(Ctrl-C)",
+               g_str_equal (d->opts.output, "-") ? "standard output"
+                                                 : d->opts.output);
+  g_main_loop_run (d->loop);
+
+  write_dump (d);
+  {
+    g_autofree char *counters = describe_counters (d);
+
+    g_message ("stopped; counters: %s", counters);
+  }
+  return EXIT_SUCCESS;
+}
+
+int
+main (int argc, char **argv)
+{
+  CtDaemon d = { 0 };
+  g_autoptr (GError) error = NULL;
+
+  if (!ct_daemon_options_parse (&d.opts, argc, argv, &error))
+    {
+      g_printerr ("conntrackerd: %s\n"
+                  "Try 'conntrackerd --help' for more information.\n",
+                  error->message);
+      ct_daemon_options_clear (&d.opts);
+      return 2;
+    }
+  if (d.opts.version)
+    {
+      g_print ("conntrackerd %s\n", PACKAGE_VERSION);
+      ct_daemon_options_clear (&d.opts);
+      return EXIT_SUCCESS;
+    }
+
+  d.exit_status = run (&d);
+
+  g_clear_pointer (&d.source, ct_source_free);
+  g_clear_pointer (&d.tracking, ct_tracking_table_free);
+  g_clear_pointer (&d.store, ct_store_free);
+  g_clear_pointer (&d.loop, g_main_loop_unref);
+  if (d.pidfile_written)
+    unlink (d.opts.pidfile);
+  ct_daemon_options_clear (&d.opts);
+  return d.exit_status;
+}

@@ -1,0 +1,59 @@
+/* store.h — the in-memory flow store: applies conntrack events and dump
+ * entries idempotently, aggregates them into flows, bounds memory by
+ * evicting the least recently seen flow. Knows nothing of sockets. */
+#pragma once
+
+#include "ct-parse.h"
+#include "flow.h"
+
+G_BEGIN_DECLS
+
+typedef struct _CtStore CtStore;
+
+typedef struct {
+  guint64 events;          /* messages applied (events and dump entries) */
+  guint64 flows_created;   /* flows ever added */
+  guint64 flows_evicted;   /* flows dropped to stay within max_flows */
+  guint64 conns_reconciled; /* entries found gone by a resync (lost DESTROY) */
+  guint64 ids_reused;      /* a NEW whose id belonged to another tuple */
+} CtStoreStats;
+
+/* Called just before a flow is evicted (to log or signal it). */
+typedef void (*CtStoreEvictFunc) (const CtFlow *flow, gpointer user_data);
+
+CtStore *ct_store_new (guint max_flows, gboolean fold_ports);
+void ct_store_free (CtStore *store);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CtStore, ct_store_free)
+
+void ct_store_set_evict_func (CtStore *store, CtStoreEvictFunc func,
+                              gpointer user_data);
+
+/* Applies one parsed message at time `now` (µs since the epoch). Applying
+ * the same entry twice (dump and event overlap) counts it once. */
+void ct_store_apply (CtStore *store, const CtConnEvent *ev, gint64 now);
+
+/* A resync is a full dump bracketed by these two calls: entries that no
+ * dump line and no event touched in between have left the kernel table
+ * while we were not listening, so their flows stop counting them active.
+ * Flows themselves are never dropped by a resync. */
+void ct_store_resync_begin (CtStore *store);
+void ct_store_resync_end (CtStore *store);
+/* The dump failed part way: keep every entry, reconcile nothing. */
+void ct_store_resync_abort (CtStore *store);
+
+guint ct_store_get_n_flows (CtStore *store);
+guint ct_store_get_n_conns (CtStore *store);
+guint ct_store_get_max_flows (CtStore *store);
+const CtStoreStats *ct_store_get_stats (CtStore *store);
+
+/* Borrowed flows in display order (ct_flow_key_compare); the array is
+ * owned by the caller, the flows by the store: use before the next apply. */
+GPtrArray *ct_store_get_sorted (CtStore *store);
+
+/* Looks a flow up by its (already folded) key; NULL when absent. */
+CtFlow *ct_store_lookup (CtStore *store, const CtFlowKey *key);
+
+/* Forgets every flow and every tracked entry (counters stay). */
+void ct_store_reset (CtStore *store);
+
+G_END_DECLS
