@@ -9,8 +9,8 @@
 gboolean
 ct_flow_key_is_icmp (const CtFlowKey *key)
 {
-  return (key->family == AF_INET && key->proto == IPPROTO_ICMP) ||
-         (key->family == AF_INET6 && key->proto == IPPROTO_ICMPV6);
+  return (key->family == AF_INET && key->proto == IPPROTO_ICMP)
+         || (key->family == AF_INET6 && key->proto == IPPROTO_ICMPV6);
 }
 
 gboolean
@@ -56,7 +56,7 @@ ct_flow_key_hash (gconstpointer p)
       h *= 0xff51afd7ed558ccdull;
       h ^= h >> 32;
     }
-  return (guint) (h ^ (h >> 29));
+  return (guint)(h ^ (h >> 29));
 }
 
 gboolean
@@ -106,18 +106,18 @@ ct_flow_key_compare (const CtFlowKey *a, const CtFlowKey *b)
 int
 ct_flow_compare_ptr (gconstpointer a, gconstpointer b)
 {
-  const CtFlow *fa = *(CtFlow *const *) a;
-  const CtFlow *fb = *(CtFlow *const *) b;
+  const CtFlow *fa = *(CtFlow *const *)a;
+  const CtFlow *fb = *(CtFlow *const *)b;
 
   return ct_flow_key_compare (&fa->key, &fb->key);
 }
 
 const char *
-ct_flow_addr_to_string (guint8 family, const guint8 *addr, char *buf,
-                        gsize len)
+ct_flow_addr_to_string (guint8 family, const guint8 *addr, char *buf, gsize len)
 {
   if (inet_ntop (family == AF_INET6 ? AF_INET6 : AF_INET, addr, buf,
-                 (socklen_t) len) == NULL)
+                 (socklen_t)len)
+      == NULL)
     g_strlcpy (buf, "?", len);
   return buf;
 }
@@ -204,8 +204,8 @@ ct_flow_add_hit (CtFlow *flow, const char *table, const char *chain,
   for (guint i = 0; i < flow->hits->len; i++)
     {
       hit = g_ptr_array_index (flow->hits, i);
-      if (hit->type == type && hit->position == position &&
-          g_str_equal (hit->table, table) && g_str_equal (hit->chain, chain))
+      if (hit->type == type && hit->position == position
+          && g_str_equal (hit->table, table) && g_str_equal (hit->chain, chain))
         {
           hit->count++;
           hit->last_seen = now;
@@ -234,15 +234,15 @@ table_rank (const char *table)
 
   for (guint i = 0; i < G_N_ELEMENTS (order); i++)
     if (g_str_equal (table, order[i]))
-      return (int) i;
-  return (int) G_N_ELEMENTS (order);
+      return (int)i;
+  return (int)G_N_ELEMENTS (order);
 }
 
 static int
 hit_compare (gconstpointer pa, gconstpointer pb)
 {
-  const CtTraceHit *a = *(CtTraceHit *const *) pa;
-  const CtTraceHit *b = *(CtTraceHit *const *) pb;
+  const CtTraceHit *a = *(CtTraceHit *const *)pa;
+  const CtTraceHit *b = *(CtTraceHit *const *)pb;
   int c;
 
   if ((c = table_rank (a->table) - table_rank (b->table)) != 0)
@@ -252,7 +252,7 @@ hit_compare (gconstpointer pa, gconstpointer pb)
   if ((c = strcmp (a->chain, b->chain)) != 0)
     return c;
   if (a->type != b->type)
-    return (int) a->type - (int) b->type;
+    return (int)a->type - (int)b->type;
   if (a->position != b->position)
     return a->position < b->position ? -1 : 1;
   return 0;

@@ -14,7 +14,8 @@ G_BEGIN_DECLS
  * (GRE, ESP, …) keep both zero. Addresses are in network byte order; an
  * IPv4 address uses the first 4 bytes and the rest stays zero, so the whole
  * key can be hashed and compared as bytes (pad is always zero). */
-typedef struct {
+typedef struct
+{
   guint8 family; /* AF_INET or AF_INET6 */
   guint8 proto;  /* IPPROTO_* */
   guint16 sport; /* host byte order */
@@ -26,7 +27,8 @@ typedef struct {
 
 G_STATIC_ASSERT (sizeof (CtFlowKey) == 40);
 
-typedef enum {
+typedef enum
+{
   CT_FLOW_CONFIRMED = 1 << 0, /* a reply was seen (IPS_SEEN_REPLY) */
   CT_FLOW_DNAT = 1 << 1,      /* destination rewritten: see nat_dst */
   CT_FLOW_SNAT = 1 << 2,      /* source rewritten: see nat_src */
@@ -34,13 +36,15 @@ typedef enum {
 } CtFlowFlags;
 
 /* Where a trace hit happened, in the terms of the legacy dump. */
-typedef enum {
+typedef enum
+{
   CT_HIT_POLICY = 0,
   CT_HIT_RULE = 1,
   CT_HIT_RETURN = 2,
 } CtHitType;
 
-typedef struct {
+typedef struct
+{
   char *table;
   char *chain;
   CtHitType type;
@@ -49,7 +53,8 @@ typedef struct {
   gint64 last_seen; /* µs since the Unix epoch */
 } CtTraceHit;
 
-typedef struct {
+typedef struct
+{
   CtFlowKey key;
   guint64 id;          /* assigned by the store, stable while the flow lives */
   guint32 flags;       /* CtFlowFlags */

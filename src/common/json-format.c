@@ -45,7 +45,7 @@ ct_json_append_flow (GString *out, const CtFlow *flow)
   g_autofree char *text = NULL;
 
   json_builder_begin_object (b);
-  add_int (b, "id", (gint64) flow->id);
+  add_int (b, "id", (gint64)flow->id);
   json_builder_set_member_name (b, "family");
   json_builder_add_string_value (b, k->family == AF_INET6 ? "ipv6" : "ipv4");
   json_builder_set_member_name (b, "protocol");
@@ -72,10 +72,10 @@ ct_json_append_flow (GString *out, const CtFlow *flow)
     add_nat (b, "dnat", k, flow->nat_dst, flow->nat_dport);
   if (flow->flags & CT_FLOW_SNAT)
     add_nat (b, "snat", k, flow->nat_src, flow->nat_sport);
-  add_int (b, "connections", (gint64) flow->connections);
+  add_int (b, "connections", (gint64)flow->connections);
   add_int (b, "active", flow->active);
-  add_int (b, "packets", (gint64) flow->packets);
-  add_int (b, "bytes", (gint64) flow->bytes);
+  add_int (b, "packets", (gint64)flow->packets);
+  add_int (b, "bytes", (gint64)flow->bytes);
   add_int (b, "first_seen_us", flow->first_seen);
   add_int (b, "last_seen_us", flow->last_seen);
 
@@ -93,7 +93,7 @@ ct_json_append_flow (GString *out, const CtFlow *flow)
       json_builder_set_member_name (b, "type");
       json_builder_add_string_value (b, ct_hit_type_to_string (hit->type));
       add_int (b, "position", hit->position);
-      add_int (b, "count", (gint64) hit->count);
+      add_int (b, "count", (gint64)hit->count);
       add_int (b, "last_seen_us", hit->last_seen);
       json_builder_end_object (b);
     }

@@ -4,17 +4,16 @@
 #include <arpa/inet.h>
 
 void
-ct_legacy_append_flow (CtLegacyWriter *writer, GString *out,
-                       const CtFlow *flow)
+ct_legacy_append_flow (CtLegacyWriter *writer, GString *out, const CtFlow *flow)
 {
   const CtFlowKey *k = &flow->key;
   g_autofree char *label = ct_flow_legacy_label (k);
   char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
-  const char *confirmed =
-      (flow->flags & CT_FLOW_CONFIRMED) ? " (confirmed)" : "";
+  const char *confirmed
+      = (flow->flags & CT_FLOW_CONFIRMED) ? " (confirmed)" : "";
 
-  if (!writer->started || writer->family != k->family ||
-      writer->proto != k->proto)
+  if (!writer->started || writer->family != k->family
+      || writer->proto != k->proto)
     {
       writer->started = TRUE;
       writer->family = k->family;

@@ -8,7 +8,8 @@ G_BEGIN_DECLS
 
 /* Numbering restarts at 0 for each label (TCPv4, UDPv4, …), so a writer
  * carries that state across calls; zero-initialise it before the first. */
-typedef struct {
+typedef struct
+{
   guint8 family;
   guint8 proto;
   guint32 index;

@@ -12,7 +12,8 @@
 
 /* Collects the attributes of one nesting level, keeping the last of each
  * type; types past `max` are ignored (newer kernels add attributes). */
-typedef struct {
+typedef struct
+{
   const struct nlattr **tb;
   guint max;
 } AttrTable;
@@ -99,33 +100,33 @@ parse_tuple (const struct nlattr *nest, guint8 family, guint8 *proto,
     return FALSE;
   if (tb[CTA_TUPLE_IP] == NULL || tb[CTA_TUPLE_PROTO] == NULL)
     return FALSE;
-  if (!parse_nested (tb[CTA_TUPLE_IP], ip, CTA_IP_MAX) ||
-      !parse_nested (tb[CTA_TUPLE_PROTO], pr, CTA_PROTO_MAX))
+  if (!parse_nested (tb[CTA_TUPLE_IP], ip, CTA_IP_MAX)
+      || !parse_nested (tb[CTA_TUPLE_PROTO], pr, CTA_PROTO_MAX))
     return FALSE;
 
   memset (tuple, 0, sizeof *tuple);
   if (family == AF_INET)
     {
-      if (!get_addr (ip[CTA_IP_V4_SRC], 4, tuple->src) ||
-          !get_addr (ip[CTA_IP_V4_DST], 4, tuple->dst))
+      if (!get_addr (ip[CTA_IP_V4_SRC], 4, tuple->src)
+          || !get_addr (ip[CTA_IP_V4_DST], 4, tuple->dst))
         return FALSE;
     }
-  else if (!get_addr (ip[CTA_IP_V6_SRC], 16, tuple->src) ||
-           !get_addr (ip[CTA_IP_V6_DST], 16, tuple->dst))
+  else if (!get_addr (ip[CTA_IP_V6_SRC], 16, tuple->src)
+           || !get_addr (ip[CTA_IP_V6_DST], 16, tuple->dst))
     return FALSE;
 
   if (!get_u8 (pr[CTA_PROTO_NUM], &num))
     return FALSE;
-  *proto = (guint8) num;
+  *proto = (guint8)num;
 
   switch (*proto)
     {
     case IPPROTO_ICMP:
-      return get_u8 (pr[CTA_PROTO_ICMP_TYPE], &tuple->sport) &&
-             get_u8 (pr[CTA_PROTO_ICMP_CODE], &tuple->dport);
+      return get_u8 (pr[CTA_PROTO_ICMP_TYPE], &tuple->sport)
+             && get_u8 (pr[CTA_PROTO_ICMP_CODE], &tuple->dport);
     case IPPROTO_ICMPV6:
-      return get_u8 (pr[CTA_PROTO_ICMPV6_TYPE], &tuple->sport) &&
-             get_u8 (pr[CTA_PROTO_ICMPV6_CODE], &tuple->dport);
+      return get_u8 (pr[CTA_PROTO_ICMPV6_TYPE], &tuple->sport)
+             && get_u8 (pr[CTA_PROTO_ICMPV6_CODE], &tuple->dport);
     default:
       /* Ports are optional: GRE, ESP and friends have none. */
       get_be16 (pr[CTA_PROTO_SRC_PORT], &tuple->sport);
@@ -142,8 +143,8 @@ add_counters (const struct nlattr *nest, CtConnEvent *out)
 
   if (nest == NULL || !parse_nested (nest, tb, CTA_COUNTERS_MAX))
     return;
-  if (get_be64 (tb[CTA_COUNTERS_PACKETS], &packets) &&
-      get_be64 (tb[CTA_COUNTERS_BYTES], &bytes))
+  if (get_be64 (tb[CTA_COUNTERS_PACKETS], &packets)
+      && get_be64 (tb[CTA_COUNTERS_BYTES], &bytes))
     {
       out->has_counters = TRUE;
       out->packets += packets;
@@ -199,8 +200,8 @@ ct_parse_message (const struct nlmsghdr *nlh, gboolean from_dump,
   if (tb[CTA_TUPLE_REPLY] != NULL)
     {
       if (!parse_tuple (tb[CTA_TUPLE_REPLY], out->family, &reply_proto,
-                        &out->reply) ||
-          reply_proto != out->proto)
+                        &out->reply)
+          || reply_proto != out->proto)
         return CT_PARSE_INVALID;
     }
   else

@@ -7,7 +7,8 @@
 
 G_BEGIN_DECLS
 
-typedef enum {
+typedef enum
+{
   CT_EVENT_NEW,     /* an entry was confirmed (NEW event) */
   CT_EVENT_UPDATE,  /* status or protocol state changed */
   CT_EVENT_DESTROY, /* the entry left the table */
@@ -15,14 +16,16 @@ typedef enum {
 } CtEventType;
 
 /* Ports are host byte order; for ICMP/ICMPv6 sport = type, dport = code. */
-typedef struct {
+typedef struct
+{
   guint8 src[16];
   guint8 dst[16];
   guint16 sport;
   guint16 dport;
 } CtTuple;
 
-typedef struct {
+typedef struct
+{
   CtEventType type;
   guint8 family; /* AF_INET or AF_INET6 */
   guint8 proto;
@@ -36,7 +39,8 @@ typedef struct {
   guint64 bytes;
 } CtConnEvent;
 
-typedef enum {
+typedef enum
+{
   CT_PARSE_OK,
   CT_PARSE_IGNORED, /* well-formed but not a conntrack entry we track */
   CT_PARSE_INVALID, /* malformed: counted, never trusted */

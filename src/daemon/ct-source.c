@@ -15,14 +15,15 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define BATCH 64
-#define SLOT_SIZE 8192
+#define BATCH                 64
+#define SLOT_SIZE             8192
 #define DUMP_READS_PER_WAKEUP 16
-#define RESYNC_RETRY_MS 1000
+#define RESYNC_RETRY_MS       1000
 /* The kernel fills dump replies up to 32 KiB when the reader offers it. */
 #define DUMP_BUF_SIZE 32768
 
-struct _CtSource {
+struct _CtSource
+{
   CtStore *store;
   CtSourceConfig config;
   CtSourceStats stats;
@@ -53,7 +54,7 @@ static void
 set_rcvbuf (CtSource *self, guint bytes)
 {
   int fd = mnl_socket_get_fd (self->events);
-  int val = (int) MIN (bytes, (guint) G_MAXINT / 2);
+  int val = (int)MIN (bytes, (guint)G_MAXINT / 2);
   socklen_t len = sizeof val;
 
   /* SO_RCVBUFFORCE passes net.core.rmem_max; without CAP_NET_ADMIN fall
@@ -61,7 +62,7 @@ set_rcvbuf (CtSource *self, guint bytes)
   if (setsockopt (fd, SOL_SOCKET, SO_RCVBUFFORCE, &val, sizeof val) < 0)
     setsockopt (fd, SOL_SOCKET, SO_RCVBUF, &val, sizeof val);
   if (getsockopt (fd, SOL_SOCKET, SO_RCVBUF, &val, &len) == 0)
-    self->stats.rcvbuf = (guint) val;
+    self->stats.rcvbuf = (guint)val;
 }
 
 static void
@@ -112,8 +113,8 @@ resume_events (gpointer data)
   CtSource *self = data;
 
   self->pause_timer = 0;
-  self->events_watch = g_unix_fd_add (mnl_socket_get_fd (self->events),
-                                      G_IO_IN, on_events, self);
+  self->events_watch = g_unix_fd_add (mnl_socket_get_fd (self->events), G_IO_IN,
+                                      on_events, self);
   return G_SOURCE_REMOVE;
 }
 
@@ -148,16 +149,16 @@ on_events (gint fd, GIOCondition cond, gpointer data)
           struct mmsghdr *m = &self->msgs[i];
 
           /* Only the kernel (port id 0) speaks on these groups. */
-          if (self->senders[i].nl_pid != 0 ||
-              (m->msg_hdr.msg_flags & MSG_TRUNC))
+          if (self->senders[i].nl_pid != 0
+              || (m->msg_hdr.msg_flags & MSG_TRUNC))
             {
               self->stats.invalid++;
               continue;
             }
-          apply_buffer (self, self->iov[i].iov_base, (int) m->msg_len, FALSE,
+          apply_buffer (self, self->iov[i].iov_base, (int)m->msg_len, FALSE,
                         now);
         }
-      received += (guint) n;
+      received += (guint)n;
       if (n < BATCH)
         break;
     }
@@ -244,7 +245,7 @@ apply_dump_buffer (CtSource *self, const void *buf, int len, gint64 now)
             return -err->error;
         }
       else
-        apply_buffer (self, nlh, (int) nlh->nlmsg_len, TRUE, now);
+        apply_buffer (self, nlh, (int)nlh->nlmsg_len, TRUE, now);
       nlh = mnl_nlmsg_next (nlh, &len);
     }
   return 0;
@@ -257,8 +258,7 @@ on_dump (gint fd, GIOCondition cond, gpointer data)
 
   for (int i = 0; i < DUMP_READS_PER_WAKEUP; i++)
     {
-      ssize_t n = recv (fd, self->dump_buf, DUMP_BUF_SIZE,
-                        MSG_DONTWAIT);
+      ssize_t n = recv (fd, self->dump_buf, DUMP_BUF_SIZE, MSG_DONTWAIT);
       int status;
 
       if (n < 0)
@@ -270,7 +270,7 @@ on_dump (gint fd, GIOCondition cond, gpointer data)
           status = errno;
         }
       else
-        status = apply_dump_buffer (self, self->dump_buf, (int) n,
+        status = apply_dump_buffer (self, self->dump_buf, (int)n,
                                     g_get_real_time ());
 
       if (status != 0)
@@ -297,9 +297,10 @@ start_dump (CtSource *self)
       return;
     }
 
-  self->dump = mnl_socket_open2 (NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK);
-  if (self->dump == NULL ||
-      mnl_socket_bind (self->dump, 0, MNL_SOCKET_AUTOPID) < 0)
+  self->dump
+      = mnl_socket_open2 (NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  if (self->dump == NULL
+      || mnl_socket_bind (self->dump, 0, MNL_SOCKET_AUTOPID) < 0)
     {
       int err = errno;
 
@@ -312,7 +313,7 @@ start_dump (CtSource *self)
   nlh = mnl_nlmsg_put_header (req);
   nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
   nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  nlh->nlmsg_seq = self->dump_seq = (guint32) time (NULL) + self->dump_seq + 1;
+  nlh->nlmsg_seq = self->dump_seq = (guint32)time (NULL) + self->dump_seq + 1;
   nfg = mnl_nlmsg_put_extra_header (nlh, sizeof *nfg);
   nfg->nfgen_family = AF_UNSPEC;
   nfg->version = NFNETLINK_V0;
@@ -324,8 +325,8 @@ start_dump (CtSource *self)
       finish_dump (self, errno);
       return;
     }
-  self->dump_watch = g_unix_fd_add (mnl_socket_get_fd (self->dump), G_IO_IN,
-                                    on_dump, self);
+  self->dump_watch
+      = g_unix_fd_add (mnl_socket_get_fd (self->dump), G_IO_IN, on_dump, self);
 }
 
 CtSource *
@@ -333,8 +334,8 @@ ct_source_new (CtStore *store, const CtSourceConfig *config,
                CtSourceReadyFunc ready, gpointer user_data, GError **error)
 {
   g_autoptr (CtSource) self = g_new0 (CtSource, 1);
-  unsigned groups = NF_NETLINK_CONNTRACK_NEW | NF_NETLINK_CONNTRACK_UPDATE |
-                    NF_NETLINK_CONNTRACK_DESTROY;
+  unsigned groups = NF_NETLINK_CONNTRACK_NEW | NF_NETLINK_CONNTRACK_UPDATE
+                    | NF_NETLINK_CONNTRACK_DESTROY;
 
   self->store = store;
   self->config = *config;
@@ -342,10 +343,10 @@ ct_source_new (CtStore *store, const CtSourceConfig *config,
   self->ready = ready;
   self->ready_data = user_data;
 
-  self->events = mnl_socket_open2 (NETLINK_NETFILTER,
-                                   SOCK_CLOEXEC | SOCK_NONBLOCK);
-  if (self->events == NULL ||
-      mnl_socket_bind (self->events, groups, MNL_SOCKET_AUTOPID) < 0)
+  self->events
+      = mnl_socket_open2 (NETLINK_NETFILTER, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  if (self->events == NULL
+      || mnl_socket_bind (self->events, groups, MNL_SOCKET_AUTOPID) < 0)
     {
       int err = errno;
 
@@ -357,11 +358,11 @@ ct_source_new (CtStore *store, const CtSourceConfig *config,
     }
   set_rcvbuf (self, config->rcvbuf_initial);
 
-  self->slots = g_malloc ((gsize) BATCH * SLOT_SIZE);
+  self->slots = g_malloc ((gsize)BATCH * SLOT_SIZE);
   self->dump_buf = g_malloc (DUMP_BUF_SIZE);
   for (guint i = 0; i < BATCH; i++)
     {
-      self->iov[i].iov_base = self->slots + (gsize) i * SLOT_SIZE;
+      self->iov[i].iov_base = self->slots + (gsize)i * SLOT_SIZE;
       self->iov[i].iov_len = SLOT_SIZE;
       self->msgs[i].msg_hdr.msg_iov = &self->iov[i];
       self->msgs[i].msg_hdr.msg_iovlen = 1;
@@ -371,8 +372,8 @@ ct_source_new (CtStore *store, const CtSourceConfig *config,
 
   /* Subscribed first, dumped second: an entry that appears in between is
    * seen twice, which the store absorbs; none can be missed. */
-  self->events_watch = g_unix_fd_add (mnl_socket_get_fd (self->events),
-                                      G_IO_IN, on_events, self);
+  self->events_watch = g_unix_fd_add (mnl_socket_get_fd (self->events), G_IO_IN,
+                                      on_events, self);
   start_dump (self);
   return g_steal_pointer (&self);
 }

@@ -9,21 +9,23 @@ G_BEGIN_DECLS
 
 typedef struct _CtSource CtSource;
 
-typedef struct {
+typedef struct
+{
   guint rcvbuf_initial; /* bytes asked of SO_RCVBUFFORCE at start */
   guint rcvbuf_max;     /* growth cap after overruns (>= initial) */
 } CtSourceConfig;
 
 #define CT_SOURCE_RCVBUF_DEFAULT (32u << 20)
-#define CT_SOURCE_RCVBUF_MAX (128u << 20)
+#define CT_SOURCE_RCVBUF_MAX     (128u << 20)
 
-typedef struct {
-  guint64 messages;  /* ctnetlink messages received (events + dump lines) */
-  guint64 invalid;   /* malformed messages skipped */
-  guint64 overruns;  /* ENOBUFS seen on the event socket */
-  guint64 resyncs;   /* full dumps completed after an overrun */
+typedef struct
+{
+  guint64 messages;      /* ctnetlink messages received (events + dump lines) */
+  guint64 invalid;       /* malformed messages skipped */
+  guint64 overruns;      /* ENOBUFS seen on the event socket */
+  guint64 resyncs;       /* full dumps completed after an overrun */
   guint64 dump_failures; /* dumps the kernel ended with an error */
-  guint rcvbuf;      /* receive buffer in force, as the kernel reports it */
+  guint rcvbuf;          /* receive buffer in force, as the kernel reports it */
 } CtSourceStats;
 
 /* Called once, when the initial dump has been applied to the store. */

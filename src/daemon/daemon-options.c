@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
+typedef struct
+{
   CtDaemonOptions *opts;
   gboolean foreground;
   char *format;
@@ -25,7 +26,7 @@ parse_uint (const char *name, const char *value, guint64 min, guint64 max,
                    value, name, min, max);
       return FALSE;
     }
-  *out = (guint) v;
+  *out = (guint)v;
   return TRUE;
 }
 
@@ -97,7 +98,7 @@ ct_daemon_options_parse (CtDaemonOptions *opts, int argc, char **argv,
   g_option_context_set_main_group (ctx, group);
 
   /* GOption edits the vector it gets; parse a copy we own. */
-  args = g_new0 (char *, (gsize) argc + 1);
+  args = g_new0 (char *, (gsize)argc + 1);
   for (int i = 0; i < argc; i++)
     args[i] = g_strdup (argv[i]);
   {
@@ -118,7 +119,8 @@ ct_daemon_options_parse (CtDaemonOptions *opts, int argc, char **argv,
   }
 
   opts->fold_ports = !no_fold;
-  if (st.format != NULL && !ct_dump_format_from_string (st.format, &opts->format))
+  if (st.format != NULL
+      && !ct_dump_format_from_string (st.format, &opts->format))
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                    "invalid value '%s' for --format: expected legacy or json",
@@ -140,8 +142,8 @@ ct_daemon_options_parse (CtDaemonOptions *opts, int argc, char **argv,
                            "-o needs a file name or '-'");
       return FALSE;
     }
-  if (opts->daemonize && opts->output != NULL &&
-      g_str_equal (opts->output, "-"))
+  if (opts->daemonize && opts->output != NULL
+      && g_str_equal (opts->output, "-"))
     {
       g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
                            "-d detaches from the terminal: '-o -' would "

@@ -8,11 +8,12 @@
 
 G_BEGIN_DECLS
 
-#define CT_DEFAULT_MAX_FLOWS 100000
-#define CT_DEFAULT_PIDFILE "/run/conntrackerd.pid"
+#define CT_DEFAULT_MAX_FLOWS     100000
+#define CT_DEFAULT_PIDFILE       "/run/conntrackerd.pid"
 #define CT_DEFAULT_DAEMON_OUTPUT "/var/log/conntracker.log"
 
-typedef struct {
+typedef struct
+{
   gboolean daemonize;  /* -d: fork, pidfile, syslog */
   char *output;        /* -o: dump destination, "-" = stdout */
   CtDumpFormat format; /* --format */
@@ -26,8 +27,8 @@ typedef struct {
 
 /* Parses argv (GOption syntax). On error returns FALSE with a message fit
  * for "conntrackerd: MESSAGE"; the caller exits with status 2. */
-gboolean ct_daemon_options_parse (CtDaemonOptions *opts, int argc,
-                                  char **argv, GError **error);
+gboolean ct_daemon_options_parse (CtDaemonOptions *opts, int argc, char **argv,
+                                  GError **error);
 void ct_daemon_options_clear (CtDaemonOptions *opts);
 
 G_END_DECLS

@@ -59,7 +59,7 @@ write_all (int fd, const char *data, gsize len, GError **error)
           return FALSE;
         }
       data += n;
-      len -= (gsize) n;
+      len -= (gsize)n;
     }
   return TRUE;
 }
@@ -73,7 +73,6 @@ ct_dump_write (CtStore *store, CtDumpFormat format, const char *path,
   ct_dump_render (store, format, out);
   if (g_str_equal (path, "-"))
     return write_all (STDOUT_FILENO, out->str, out->len, error);
-  return g_file_set_contents_full (path, out->str, (gssize) out->len,
-                                   G_FILE_SET_CONTENTS_CONSISTENT, 0640,
-                                   error);
+  return g_file_set_contents_full (path, out->str, (gssize)out->len,
+                                   G_FILE_SET_CONTENTS_CONSISTENT, 0640, error);
 }

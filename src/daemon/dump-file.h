@@ -6,7 +6,8 @@
 
 G_BEGIN_DECLS
 
-typedef enum {
+typedef enum
+{
   CT_DUMP_LEGACY,
   CT_DUMP_JSON,
 } CtDumpFormat;

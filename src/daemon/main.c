@@ -17,10 +17,11 @@
 #include "store.h"
 #include "tracking-table.h"
 
-#define STATUS_INTERVAL_S 2
+#define STATUS_INTERVAL_S     2
 #define EVICT_LOG_INTERVAL_US (10 * G_USEC_PER_SEC)
 
-typedef struct {
+typedef struct
+{
   CtDaemonOptions opts;
   GMainLoop *loop;
   CtStore *store;
@@ -52,8 +53,7 @@ notify_status (CtDaemon *d)
 {
   g_autofree char *counters = describe_counters (d);
 
-  sd_notifyf (0, "STATUS=%s: %s", d->ready ? "tracking" : "starting",
-              counters);
+  sd_notifyf (0, "STATUS=%s: %s", d->ready ? "tracking" : "starting", counters);
 }
 
 static gboolean
@@ -83,16 +83,15 @@ on_evict (const CtFlow *flow, gpointer data)
   if (d->last_evict_log != 0 && now - d->last_evict_log < EVICT_LOG_INTERVAL_US)
     return;
   label = ct_flow_legacy_label (&flow->key);
-  g_message ("store full (%u flows): evicted %" G_GUINT64_FORMAT
-             " least recently seen flow(s) since the last report, e.g. %s "
-             "%s -> %s port %u (total evicted %" G_GUINT64_FORMAT ")",
-             ct_store_get_max_flows (d->store),
-             st->flows_evicted - d->evicted_at_last_log, label,
-             ct_flow_addr_to_string (flow->key.family, flow->key.src, src,
-                                     sizeof src),
-             ct_flow_addr_to_string (flow->key.family, flow->key.dst, dst,
-                                     sizeof dst),
-             flow->key.dport, st->flows_evicted);
+  g_message (
+      "store full (%u flows): evicted %" G_GUINT64_FORMAT
+      " least recently seen flow(s) since the last report, e.g. %s "
+      "%s -> %s port %u (total evicted %" G_GUINT64_FORMAT ")",
+      ct_store_get_max_flows (d->store),
+      st->flows_evicted - d->evicted_at_last_log, label,
+      ct_flow_addr_to_string (flow->key.family, flow->key.src, src, sizeof src),
+      ct_flow_addr_to_string (flow->key.family, flow->key.dst, dst, sizeof dst),
+      flow->key.dport, st->flows_evicted);
   d->last_evict_log = now;
   d->evicted_at_last_log = st->flows_evicted;
 }
@@ -173,7 +172,7 @@ daemonize (CtDaemon *d, GError **error)
     }
   openlog ("conntrackerd", LOG_PID, LOG_DAEMON);
   g_log_set_writer_func (syslog_writer, NULL, NULL);
-  pid = g_strdup_printf ("%d\n", (int) getpid ());
+  pid = g_strdup_printf ("%d\n", (int)getpid ());
   if (!g_file_set_contents (d->opts.pidfile, pid, -1, error))
     return FALSE;
   d->pidfile_written = TRUE;
@@ -185,7 +184,8 @@ run (CtDaemon *d)
 {
   g_autoptr (GError) error = NULL;
   CtSourceConfig src_config = {
-    .rcvbuf_initial = d->opts.rcvbuf ? d->opts.rcvbuf : CT_SOURCE_RCVBUF_DEFAULT,
+    .rcvbuf_initial
+    = d->opts.rcvbuf ? d->opts.rcvbuf : CT_SOURCE_RCVBUF_DEFAULT,
     .rcvbuf_max = d->opts.rcvbuf ? d->opts.rcvbuf : CT_SOURCE_RCVBUF_MAX,
   };
   guint64 watchdog_usec = 0;

@@ -7,7 +7,8 @@
 #include <sys/socket.h>
 
 /* One kernel conntrack entry we believe is in the table. */
-typedef struct {
+typedef struct
+{
   guint32 id;
   guint32 generation; /* the resync generation that last saw it */
   CtFlowKey orig;     /* unfolded original tuple: ids can be reused */
@@ -16,7 +17,8 @@ typedef struct {
   guint64 bytes;
 } CtConn;
 
-struct _CtStore {
+struct _CtStore
+{
   GHashTable *flows; /* CtFlowKey* (inside the flow) -> CtFlow*, owned */
   GHashTable *conns; /* GUINT_TO_POINTER(id) -> CtConn*, owned */
   GQueue lru;        /* flows, least recently seen at the head */
@@ -37,9 +39,9 @@ ct_store_new (guint max_flows, gboolean fold_ports)
   CtStore *store = g_new0 (CtStore, 1);
 
   store->flows = g_hash_table_new_full (ct_flow_key_hash, ct_flow_key_equal,
-                                        NULL, (GDestroyNotify) ct_flow_free);
-  store->conns = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL,
-                                        g_free);
+                                        NULL, (GDestroyNotify)ct_flow_free);
+  store->conns
+      = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
   store->destroyed = g_hash_table_new (g_direct_hash, g_direct_equal);
   g_queue_init (&store->lru);
   store->max_flows = MAX (max_flows, 1);
@@ -132,15 +134,15 @@ note_nat (CtStore *store, CtFlow *flow, const CtConnEvent *ev)
   guint len = ev->family == AF_INET6 ? 16 : 4;
   gboolean ports = ct_flow_key_has_ports (&flow->key);
 
-  if (memcmp (ev->reply.src, ev->orig.dst, len) != 0 ||
-      (ports && ev->reply.sport != ev->orig.dport))
+  if (memcmp (ev->reply.src, ev->orig.dst, len) != 0
+      || (ports && ev->reply.sport != ev->orig.dport))
     {
       flow->flags |= CT_FLOW_DNAT;
       memcpy (flow->nat_dst, ev->reply.src, len);
       flow->nat_dport = ports ? ev->reply.sport : 0;
     }
-  if (memcmp (ev->reply.dst, ev->orig.src, len) != 0 ||
-      (ports && ev->reply.dport != ev->orig.sport))
+  if (memcmp (ev->reply.dst, ev->orig.src, len) != 0
+      || (ports && ev->reply.dport != ev->orig.sport))
     {
       guint16 port = ports ? ev->reply.dport : 0;
 
@@ -161,8 +163,7 @@ conn_counters (CtConn *conn, CtFlow *flow, const CtConnEvent *ev)
     return;
   flow->packets += ev->packets >= conn->packets ? ev->packets - conn->packets
                                                 : ev->packets;
-  flow->bytes +=
-      ev->bytes >= conn->bytes ? ev->bytes - conn->bytes : ev->bytes;
+  flow->bytes += ev->bytes >= conn->bytes ? ev->bytes - conn->bytes : ev->bytes;
   conn->packets = ev->packets;
   conn->bytes = ev->bytes;
 }
@@ -191,9 +192,9 @@ ct_store_apply (CtStore *store, const CtConnEvent *ev, gint64 now)
   if (store->fold_ports)
     ct_flow_key_fold (&key);
 
-  conn = ev->has_id ? g_hash_table_lookup (store->conns,
-                                           GUINT_TO_POINTER (ev->id))
-                    : NULL;
+  conn = ev->has_id
+             ? g_hash_table_lookup (store->conns, GUINT_TO_POINTER (ev->id))
+             : NULL;
   if (conn != NULL && !ct_flow_key_equal (&conn->orig, &orig))
     {
       /* The id now names another entry: the old one's DESTROY was lost. */
@@ -208,9 +209,9 @@ ct_store_apply (CtStore *store, const CtConnEvent *ev, gint64 now)
        * the event socket: the dump was taken before it went away. */
       if (ev->type == CT_EVENT_DESTROY && ev->has_id)
         g_hash_table_add (store->destroyed, GUINT_TO_POINTER (ev->id));
-      else if (ev->type == CT_EVENT_DUMP && ev->has_id &&
-               g_hash_table_contains (store->destroyed,
-                                      GUINT_TO_POINTER (ev->id)))
+      else if (ev->type == CT_EVENT_DUMP && ev->has_id
+               && g_hash_table_contains (store->destroyed,
+                                         GUINT_TO_POINTER (ev->id)))
         return;
     }
 

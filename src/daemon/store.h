@@ -10,12 +10,13 @@ G_BEGIN_DECLS
 
 typedef struct _CtStore CtStore;
 
-typedef struct {
-  guint64 events;          /* messages applied (events and dump entries) */
-  guint64 flows_created;   /* flows ever added */
-  guint64 flows_evicted;   /* flows dropped to stay within max_flows */
+typedef struct
+{
+  guint64 events;           /* messages applied (events and dump entries) */
+  guint64 flows_created;    /* flows ever added */
+  guint64 flows_evicted;    /* flows dropped to stay within max_flows */
   guint64 conns_reconciled; /* entries found gone by a resync (lost DESTROY) */
-  guint64 ids_reused;      /* a NEW whose id belonged to another tuple */
+  guint64 ids_reused;       /* a NEW whose id belonged to another tuple */
 } CtStoreStats;
 
 /* Called just before a flow is evicted (to log or signal it). */

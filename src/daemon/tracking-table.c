@@ -20,8 +20,8 @@
 #define TABLE_NAME "conntracker"
 #define CHAIN_NAME "track"
 /* Our batches take a few hundred bytes; the kernel's answers fit a page. */
-#define BUF_SIZE 8192
-#define MAX_MSGS 3
+#define BUF_SIZE       8192
+#define MAX_MSGS       3
 #define RECV_TIMEOUT_S 2
 
 typedef enum
@@ -36,7 +36,8 @@ typedef enum
 static const char *const step_names[] = {
   [STEP_BATCH] = "sending the nftables batch",
   [STEP_NEW_TABLE] = "creating nft table inet " TABLE_NAME,
-  [STEP_NEW_CHAIN] = "creating chain " CHAIN_NAME " in nft table inet " TABLE_NAME,
+  [STEP_NEW_CHAIN]
+  = "creating chain " CHAIN_NAME " in nft table inet " TABLE_NAME,
   [STEP_NEW_RULE] = "adding the ct state rule to chain " CHAIN_NAME,
   [STEP_DEL_TABLE] = "deleting nft table inet " TABLE_NAME,
 };
@@ -98,17 +99,16 @@ batch_msg (Batch *batch, guint16 type, guint16 flags, Step step)
 
   g_assert (batch->n < MAX_MSGS);
   batch->steps[batch->n++] = step;
-  batch->last = nftnl_nlmsg_build_hdr (at, type, NFPROTO_INET,
-                                       flags | NLM_F_ACK,
-                                       batch->base + batch->n);
+  batch->last = nftnl_nlmsg_build_hdr (
+      at, type, NFPROTO_INET, flags | NLM_F_ACK, batch->base + batch->n);
   return batch->last;
 }
 
 static gboolean
 set_errno_error (GError **error, const char *what, int err)
 {
-  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err), "%s: %s",
-               what, g_strerror (err));
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err), "%s: %s", what,
+               g_strerror (err));
   return FALSE;
 }
 
@@ -119,10 +119,11 @@ set_kernel_error (GError **error, Step step, int err)
 
   /* An owned table answers EPERM to every other socket's NEWTABLE. */
   if (step == STEP_NEW_TABLE && err == EPERM)
-    g_set_error_literal (error, G_IO_ERROR, code,
-                         "another process already owns nft table inet "
-                         TABLE_NAME " in this network namespace "
-                         "(is conntrackerd already running?)");
+    g_set_error_literal (
+        error, G_IO_ERROR, code,
+        "another process already owns nft table inet " TABLE_NAME
+        " in this network namespace "
+        "(is conntrackerd already running?)");
   /* NLM_F_EXCL turns an unowned table (made with `nft`) into EEXIST; without
    * it the kernel would try to add the owner flag and answer EOPNOTSUPP. */
   else if (step == STEP_NEW_TABLE && err == EEXIST)
@@ -144,8 +145,7 @@ set_kernel_error (GError **error, Step step, int err)
  * kernel committed it. Answers outside the batch's sequence numbers belong
  * to other exchanges on this socket and are skipped. */
 static gboolean
-batch_talk (CtTrackingTable *self, Batch *batch, int ignore_err,
-            GError **error)
+batch_talk (CtTrackingTable *self, Batch *batch, int ignore_err, GError **error)
 {
   char buf[BUF_SIZE];
   guint acked = 0;
@@ -160,7 +160,7 @@ batch_talk (CtTrackingTable *self, Batch *batch, int ignore_err,
   while (acked < batch->n)
     {
       ssize_t got = mnl_socket_recvfrom (self->nl, buf, sizeof buf);
-      int len = (int) got;
+      int len = (int)got;
 
       if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         {
@@ -172,23 +172,22 @@ batch_talk (CtTrackingTable *self, Batch *batch, int ignore_err,
       if (got < 0)
         return set_errno_error (error, step_names[batch->steps[acked]], errno);
 
-      for (const struct nlmsghdr *nlh = (const struct nlmsghdr *) buf;
+      for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
            mnl_nlmsg_ok (nlh, len); nlh = mnl_nlmsg_next (nlh, &len))
         {
           const struct nlmsgerr *e = mnl_nlmsg_get_payload (nlh);
           guint32 i = nlh->nlmsg_seq - batch->base;
 
-          if (nlh->nlmsg_type != NLMSG_ERROR ||
-              nlh->nlmsg_len < mnl_nlmsg_size (sizeof *e) || i > batch->n)
+          if (nlh->nlmsg_type != NLMSG_ERROR
+              || nlh->nlmsg_len < mnl_nlmsg_size (sizeof *e) || i > batch->n)
             continue;
           if (e->error == 0 || -e->error == ignore_err)
             acked++;
           /* The kernel answers in message order and aborts the whole batch
            * on an error, so the first error is the cause; later ones echo it. */
           else
-            return set_kernel_error (error,
-                                     i == 0 ? STEP_BATCH : batch->steps[i - 1],
-                                     -e->error);
+            return set_kernel_error (
+                error, i == 0 ? STEP_BATCH : batch->steps[i - 1], -e->error);
         }
     }
   return TRUE;
@@ -213,10 +212,10 @@ put_chain (Batch *batch)
 
   nftnl_chain_set_str (c, NFTNL_CHAIN_TABLE, TABLE_NAME);
   nftnl_chain_set_str (c, NFTNL_CHAIN_NAME, CHAIN_NAME);
-  nftnl_chain_nlmsg_build_payload (
-    batch_msg (batch, NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL,
-               STEP_NEW_CHAIN),
-    c);
+  nftnl_chain_nlmsg_build_payload (batch_msg (batch, NFT_MSG_NEWCHAIN,
+                                              NLM_F_CREATE | NLM_F_EXCL,
+                                              STEP_NEW_CHAIN),
+                                   c);
   nftnl_chain_free (c);
 }
 
@@ -226,11 +225,10 @@ put_chain (Batch *batch)
 static void
 put_rule (Batch *batch)
 {
-  const guint32 all_states = NF_CT_STATE_INVALID_BIT |
-                             NF_CT_STATE_BIT (IP_CT_ESTABLISHED) |
-                             NF_CT_STATE_BIT (IP_CT_RELATED) |
-                             NF_CT_STATE_BIT (IP_CT_NEW) |
-                             NF_CT_STATE_UNTRACKED_BIT;
+  const guint32 all_states
+      = NF_CT_STATE_INVALID_BIT | NF_CT_STATE_BIT (IP_CT_ESTABLISHED)
+        | NF_CT_STATE_BIT (IP_CT_RELATED) | NF_CT_STATE_BIT (IP_CT_NEW)
+        | NF_CT_STATE_UNTRACKED_BIT;
   const guint32 zero = 0;
   struct nftnl_rule *r = or_abort (nftnl_rule_alloc ());
   struct nftnl_expr *ct = or_abort (nftnl_expr_alloc ("ct"));
@@ -242,7 +240,8 @@ put_rule (Batch *batch)
   nftnl_expr_set_u32 (mask, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
   nftnl_expr_set_u32 (mask, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
   nftnl_expr_set_u32 (mask, NFTNL_EXPR_BITWISE_LEN, sizeof all_states);
-  nftnl_expr_set (mask, NFTNL_EXPR_BITWISE_MASK, &all_states, sizeof all_states);
+  nftnl_expr_set (mask, NFTNL_EXPR_BITWISE_MASK, &all_states,
+                  sizeof all_states);
   nftnl_expr_set (mask, NFTNL_EXPR_BITWISE_XOR, &zero, sizeof zero);
   nftnl_expr_set_u32 (cmp, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
   nftnl_expr_set_u32 (cmp, NFTNL_EXPR_CMP_OP, NFT_CMP_NEQ);
@@ -253,10 +252,10 @@ put_rule (Batch *batch)
   nftnl_rule_add_expr (r, ct); /* the rule owns its expressions */
   nftnl_rule_add_expr (r, mask);
   nftnl_rule_add_expr (r, cmp);
-  nftnl_rule_nlmsg_build_payload (
-    batch_msg (batch, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
-               STEP_NEW_RULE),
-    r);
+  nftnl_rule_nlmsg_build_payload (batch_msg (batch, NFT_MSG_NEWRULE,
+                                             NLM_F_CREATE | NLM_F_APPEND,
+                                             STEP_NEW_RULE),
+                                  r);
   nftnl_rule_free (r);
 }
 
@@ -270,10 +269,10 @@ ct_tracking_table_new (GError **error)
   /* CLOEXEC: a child holding the socket would keep the table alive after
    * the daemon dies. */
   self->nl = mnl_socket_open2 (NETLINK_NETFILTER, SOCK_CLOEXEC);
-  if (self->nl == NULL ||
-      mnl_socket_bind (self->nl, 0, MNL_SOCKET_AUTOPID) < 0 ||
-      setsockopt (mnl_socket_get_fd (self->nl), SOL_SOCKET, SO_RCVTIMEO,
-                  &timeout, sizeof timeout) < 0)
+  if (self->nl == NULL || mnl_socket_bind (self->nl, 0, MNL_SOCKET_AUTOPID) < 0
+      || setsockopt (mnl_socket_get_fd (self->nl), SOL_SOCKET, SO_RCVTIMEO,
+                     &timeout, sizeof timeout)
+             < 0)
     {
       set_errno_error (error, "opening a netfilter netlink socket", errno);
       return NULL;

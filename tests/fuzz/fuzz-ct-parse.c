@@ -15,8 +15,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   g_autoptr (CtStore) store = ct_store_new (16, TRUE);
   /* Copy: netlink data is 4-byte aligned in a real receive buffer. */
   g_autofree guint32 *buf = g_malloc0 (size + 4);
-  const struct nlmsghdr *nlh = (const struct nlmsghdr *) buf;
-  int len = (int) size;
+  const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+  int len = (int)size;
   CtConnEvent ev;
 
   memcpy (buf, data, size);

@@ -36,7 +36,7 @@ main (int argc, char **argv)
           fprintf (stderr, "%s\n", error->message);
           return 1;
         }
-      LLVMFuzzerTestOneInput ((const uint8_t *) data, len);
+      LLVMFuzzerTestOneInput ((const uint8_t *)data, len);
       n++;
     }
   if (n == 0)

@@ -33,9 +33,12 @@ ct_msg_put_tuple (struct nlmsghdr *nlh, int attr, int family, guint8 proto,
     {
       gboolean v6 = proto == IPPROTO_ICMPV6;
 
-      mnl_attr_put_u16 (nlh, v6 ? CTA_PROTO_ICMPV6_ID : CTA_PROTO_ICMP_ID, htons (77));
-      mnl_attr_put_u8 (nlh, v6 ? CTA_PROTO_ICMPV6_TYPE : CTA_PROTO_ICMP_TYPE, (guint8) sport);
-      mnl_attr_put_u8 (nlh, v6 ? CTA_PROTO_ICMPV6_CODE : CTA_PROTO_ICMP_CODE, (guint8) dport);
+      mnl_attr_put_u16 (nlh, v6 ? CTA_PROTO_ICMPV6_ID : CTA_PROTO_ICMP_ID,
+                        htons (77));
+      mnl_attr_put_u8 (nlh, v6 ? CTA_PROTO_ICMPV6_TYPE : CTA_PROTO_ICMP_TYPE,
+                       (guint8)sport);
+      mnl_attr_put_u8 (nlh, v6 ? CTA_PROTO_ICMPV6_CODE : CTA_PROTO_ICMP_CODE,
+                       (guint8)dport);
     }
   else if (proto != IPPROTO_GRE)
     {
@@ -60,7 +63,7 @@ ct_msg_build (void *buf, guint16 msg_type, guint16 flags, int family,
   nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | msg_type;
   nlh->nlmsg_flags = flags;
   nfg = mnl_nlmsg_put_extra_header (nlh, sizeof *nfg);
-  nfg->nfgen_family = (guint8) family;
+  nfg->nfgen_family = (guint8)family;
   nfg->version = NFNETLINK_V0;
   ct_msg_put_tuple (nlh, CTA_TUPLE_ORIG, family, proto, src, dst, sport, dport);
   ct_msg_put_tuple (nlh, CTA_TUPLE_REPLY, family, proto, dst, src,

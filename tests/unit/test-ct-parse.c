@@ -9,10 +9,9 @@ static void
 test_tcp_new (void)
 {
   guint8 buf[1024];
-  struct nlmsghdr *nlh =
-      ct_msg_build (buf, IPCTNL_MSG_CT_NEW, NLM_F_CREATE | NLM_F_EXCL, AF_INET,
-                    IPPROTO_TCP, "10.0.0.1", "10.0.0.2", 40000, 22, 0xdeadbeef,
-                    IPS_CONFIRMED);
+  struct nlmsghdr *nlh = ct_msg_build (
+      buf, IPCTNL_MSG_CT_NEW, NLM_F_CREATE | NLM_F_EXCL, AF_INET, IPPROTO_TCP,
+      "10.0.0.1", "10.0.0.2", 40000, 22, 0xdeadbeef, IPS_CONFIRMED);
   CtConnEvent ev;
   guint8 want[4];
 
@@ -43,9 +42,9 @@ static void
 test_icmpv6_destroy_with_counters (void)
 {
   guint8 buf[1024];
-  struct nlmsghdr *nlh =
-      ct_msg_build (buf, IPCTNL_MSG_CT_DELETE, 0, AF_INET6, IPPROTO_ICMPV6,
-                    "fd00::1", "fd00::2", 128, 0, 42, IPS_SEEN_REPLY);
+  struct nlmsghdr *nlh
+      = ct_msg_build (buf, IPCTNL_MSG_CT_DELETE, 0, AF_INET6, IPPROTO_ICMPV6,
+                      "fd00::1", "fd00::2", 128, 0, 42, IPS_SEEN_REPLY);
   struct nlattr *c;
   CtConnEvent ev;
 
@@ -73,9 +72,9 @@ static void
 test_portless_protocol (void)
 {
   guint8 buf[1024];
-  struct nlmsghdr *nlh =
-      ct_msg_build (buf, IPCTNL_MSG_CT_NEW, NLM_F_CREATE, AF_INET, IPPROTO_GRE,
-                    "10.0.0.1", "10.0.0.2", 0, 0, 1, 0);
+  struct nlmsghdr *nlh
+      = ct_msg_build (buf, IPCTNL_MSG_CT_NEW, NLM_F_CREATE, AF_INET,
+                      IPPROTO_GRE, "10.0.0.1", "10.0.0.2", 0, 0, 1, 0);
   CtConnEvent ev;
 
   g_assert_cmpint (ct_parse_message (nlh, FALSE, &ev), ==, CT_PARSE_OK);
@@ -99,7 +98,7 @@ test_bad_input (void)
   /* An unknown family is ignored, not misread. */
   nlh = ct_msg_build (buf, IPCTNL_MSG_CT_NEW, 0, AF_INET, IPPROTO_TCP,
                       "10.0.0.1", "10.0.0.2", 1, 2, 1, 0);
-  ((struct nfgenmsg *) mnl_nlmsg_get_payload (nlh))->nfgen_family = 7;
+  ((struct nfgenmsg *)mnl_nlmsg_get_payload (nlh))->nfgen_family = 7;
   g_assert_cmpint (ct_parse_message (nlh, FALSE, &ev), ==, CT_PARSE_IGNORED);
 
   /* Header too short for the nfgenmsg. */
@@ -110,23 +109,26 @@ test_bad_input (void)
   /* No original tuple. */
   nlh = mnl_nlmsg_put_header (buf);
   nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8);
-  ((struct nfgenmsg *) mnl_nlmsg_put_extra_header (nlh, sizeof (struct nfgenmsg)))
-      ->nfgen_family = AF_INET;
+  ((struct nfgenmsg *)mnl_nlmsg_put_extra_header (nlh,
+                                                  sizeof (struct nfgenmsg)))
+      ->nfgen_family
+      = AF_INET;
   mnl_attr_put_u32 (nlh, CTA_ID, htonl (1));
   g_assert_cmpint (ct_parse_message (nlh, FALSE, &ev), ==, CT_PARSE_INVALID);
 
   /* An IPv6 family with IPv4-sized addresses. */
   nlh = ct_msg_build (buf, IPCTNL_MSG_CT_NEW, 0, AF_INET, IPPROTO_TCP,
                       "10.0.0.1", "10.0.0.2", 1, 2, 1, 0);
-  ((struct nfgenmsg *) mnl_nlmsg_get_payload (nlh))->nfgen_family = AF_INET6;
+  ((struct nfgenmsg *)mnl_nlmsg_get_payload (nlh))->nfgen_family = AF_INET6;
   g_assert_cmpint (ct_parse_message (nlh, FALSE, &ev), ==, CT_PARSE_INVALID);
 
   /* An attribute claiming more bytes than the message holds. */
   nlh = ct_msg_build (buf, IPCTNL_MSG_CT_NEW, 0, AF_INET, IPPROTO_TCP,
                       "10.0.0.1", "10.0.0.2", 1, 2, 1, 0);
   {
-    struct nlattr *first = (struct nlattr *) ((guint8 *) mnl_nlmsg_get_payload (nlh)
-                                              + sizeof (struct nfgenmsg));
+    struct nlattr *first
+        = (struct nlattr *)((guint8 *)mnl_nlmsg_get_payload (nlh)
+                            + sizeof (struct nfgenmsg));
     first->nla_len = 0xfff0;
   }
   g_assert_cmpint (ct_parse_message (nlh, FALSE, &ev), ==, CT_PARSE_INVALID);
@@ -137,7 +139,8 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/ct-parse/tcp-new", test_tcp_new);
-  g_test_add_func ("/ct-parse/icmpv6-destroy-counters", test_icmpv6_destroy_with_counters);
+  g_test_add_func ("/ct-parse/icmpv6-destroy-counters",
+                   test_icmpv6_destroy_with_counters);
   g_test_add_func ("/ct-parse/portless", test_portless_protocol);
   g_test_add_func ("/ct-parse/bad-input", test_bad_input);
   return g_test_run ();

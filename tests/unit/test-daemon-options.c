@@ -14,11 +14,11 @@ parse (CtDaemonOptions *opts, GError **error, ...)
   g_ptr_array_add (argv, (gpointer) "conntrackerd");
   va_start (ap, error);
   while ((arg = va_arg (ap, const char *)) != NULL)
-    g_ptr_array_add (argv, (gpointer) arg);
+    g_ptr_array_add (argv, (gpointer)arg);
   va_end (ap);
   g_ptr_array_add (argv, NULL);
-  return ct_daemon_options_parse (opts, (int) argv->len - 1,
-                                  (char **) argv->pdata, error);
+  return ct_daemon_options_parse (opts, (int)argv->len - 1,
+                                  (char **)argv->pdata, error);
 }
 
 static void
@@ -54,8 +54,8 @@ test_legacy_options (void)
   g_assert_cmpstr (o.pidfile, ==, CT_DEFAULT_PIDFILE);
   ct_daemon_options_clear (&o);
 
-  g_assert_true (parse (&o, &error, "--format=json", "--no-fold",
-                        "--max-flows", "5", "--rcvbuf", "4096", NULL));
+  g_assert_true (parse (&o, &error, "--format=json", "--no-fold", "--max-flows",
+                        "5", "--rcvbuf", "4096", NULL));
   g_assert_cmpint (o.format, ==, CT_DUMP_JSON);
   g_assert_false (o.fold_ports);
   g_assert_cmpuint (o.max_flows, ==, 5);
@@ -75,12 +75,12 @@ expect_error (const char *needle, ...)
   g_ptr_array_add (argv, (gpointer) "conntrackerd");
   va_start (ap, needle);
   while ((arg = va_arg (ap, const char *)) != NULL)
-    g_ptr_array_add (argv, (gpointer) arg);
+    g_ptr_array_add (argv, (gpointer)arg);
   va_end (ap);
   g_ptr_array_add (argv, NULL);
 
-  g_assert_false (ct_daemon_options_parse (&o, (int) argv->len - 1,
-                                           (char **) argv->pdata, &error));
+  g_assert_false (ct_daemon_options_parse (&o, (int)argv->len - 1,
+                                           (char **)argv->pdata, &error));
   g_assert_nonnull (error);
   if (strstr (error->message, needle) == NULL)
     g_error ("error '%s' does not mention '%s'", error->message, needle);

@@ -106,7 +106,7 @@ test_order_families_protocols (void)
     key6 (IPPROTO_TCP, "::1", 1024, "::1", 22),
   };
   const char *expected[] = { "TCPv4", "UDPv4", "ICMPv4", "GREv4",
-                             "TCPv6", "TCPv6", "UDPv6", "ICMPv6" };
+                             "TCPv6", "TCPv6", "UDPv6",  "ICMPv6" };
   CtFlow *flows[G_N_ELEMENTS (keys)];
 
   for (guint i = 0; i < G_N_ELEMENTS (keys); i++)
@@ -130,14 +130,19 @@ test_hits_merge_and_bound (void)
   CtFlowKey k = key4 (IPPROTO_TCP, "10.0.0.1", 1024, "10.0.0.2", 22);
   g_autoptr (CtFlow) flow = ct_flow_new (&k);
 
-  g_assert_true (ct_flow_add_hit (flow, "filter", "INPUT", CT_HIT_RULE, 3, 1, 2));
-  g_assert_true (ct_flow_add_hit (flow, "filter", "INPUT", CT_HIT_RULE, 3, 2, 2));
+  g_assert_true (
+      ct_flow_add_hit (flow, "filter", "INPUT", CT_HIT_RULE, 3, 1, 2));
+  g_assert_true (
+      ct_flow_add_hit (flow, "filter", "INPUT", CT_HIT_RULE, 3, 2, 2));
   g_assert_cmpuint (flow->hits->len, ==, 1);
-  g_assert_cmpuint (((CtTraceHit *) flow->hits->pdata[0])->count, ==, 2);
-  g_assert_true (ct_flow_add_hit (flow, "raw", "PREROUTING", CT_HIT_POLICY, 1, 3, 2));
+  g_assert_cmpuint (((CtTraceHit *)flow->hits->pdata[0])->count, ==, 2);
+  g_assert_true (
+      ct_flow_add_hit (flow, "raw", "PREROUTING", CT_HIT_POLICY, 1, 3, 2));
   /* The bound refuses a third distinct hit but still merges equal ones. */
-  g_assert_false (ct_flow_add_hit (flow, "nat", "OUTPUT", CT_HIT_RULE, 1, 4, 2));
-  g_assert_true (ct_flow_add_hit (flow, "raw", "PREROUTING", CT_HIT_POLICY, 1, 5, 2));
+  g_assert_false (
+      ct_flow_add_hit (flow, "nat", "OUTPUT", CT_HIT_RULE, 1, 4, 2));
+  g_assert_true (
+      ct_flow_add_hit (flow, "raw", "PREROUTING", CT_HIT_POLICY, 1, 5, 2));
   g_assert_cmpuint (flow->hits->len, ==, 2);
 }
 

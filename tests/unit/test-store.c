@@ -126,7 +126,8 @@ test_resync_reconciles_lost_destroy (void)
   g_autoptr (CtStore) store = ct_store_new (100, TRUE);
   CtConnEvent gone = ev4 (CT_EVENT_NEW, 1, "10.0.0.1", 40000, "10.0.0.2", 22);
   CtConnEvent alive = ev4 (CT_EVENT_NEW, 2, "10.0.0.1", 40000, "10.0.0.3", 22);
-  CtConnEvent missed = ev4 (CT_EVENT_DUMP, 3, "10.0.0.1", 40000, "10.0.0.4", 22);
+  CtConnEvent missed
+      = ev4 (CT_EVENT_DUMP, 3, "10.0.0.1", 40000, "10.0.0.4", 22);
   CtConnEvent alive_dump = alive;
 
   ct_store_apply (store, &gone, 1);
@@ -146,9 +147,9 @@ test_resync_reconciles_lost_destroy (void)
   {
     g_autoptr (GPtrArray) flows = ct_store_get_sorted (store);
 
-    g_assert_cmpuint (((CtFlow *) flows->pdata[0])->active, ==, 0);
-    g_assert_cmpuint (((CtFlow *) flows->pdata[1])->active, ==, 1);
-    g_assert_cmpuint (((CtFlow *) flows->pdata[2])->active, ==, 1);
+    g_assert_cmpuint (((CtFlow *)flows->pdata[0])->active, ==, 0);
+    g_assert_cmpuint (((CtFlow *)flows->pdata[1])->active, ==, 1);
+    g_assert_cmpuint (((CtFlow *)flows->pdata[2])->active, ==, 1);
   }
 }
 
@@ -182,16 +183,19 @@ test_nat_from_reply_tuple (void)
   ct_store_apply (store, &ev, 1);
   flow = only_flow (store);
   g_assert_true (flow->flags & CT_FLOW_DNAT);
-  g_assert_cmpstr (ct_flow_addr_to_string (AF_INET, flow->nat_dst, buf, sizeof buf),
-                   ==, "10.9.9.9");
+  g_assert_cmpstr (
+      ct_flow_addr_to_string (AF_INET, flow->nat_dst, buf, sizeof buf), ==,
+      "10.9.9.9");
   g_assert_cmpuint (flow->nat_dport, ==, 80);
   g_assert_true (flow->flags & CT_FLOW_SNAT);
-  g_assert_cmpstr (ct_flow_addr_to_string (AF_INET, flow->nat_src, buf, sizeof buf),
-                   ==, "192.0.2.1");
+  g_assert_cmpstr (
+      ct_flow_addr_to_string (AF_INET, flow->nat_src, buf, sizeof buf), ==,
+      "192.0.2.1");
   g_assert_cmpuint (flow->nat_sport, ==, 1024);
 
   {
-    CtConnEvent plain = ev4 (CT_EVENT_NEW, 2, "10.0.0.1", 40000, "10.0.0.3", 22);
+    CtConnEvent plain
+        = ev4 (CT_EVENT_NEW, 2, "10.0.0.1", 40000, "10.0.0.3", 22);
 
     ct_store_apply (store, &plain, 2);
     g_assert_cmpuint (ct_store_get_n_flows (store), ==, 2);
@@ -243,7 +247,8 @@ test_eviction_lru (void)
     }
   /* Touch port 1 again: port 2 is now the least recently seen. */
   {
-    CtConnEvent upd = ev4 (CT_EVENT_UPDATE, 1, "10.0.0.1", 40000, "10.0.0.2", 1);
+    CtConnEvent upd
+        = ev4 (CT_EVENT_UPDATE, 1, "10.0.0.1", 40000, "10.0.0.2", 1);
 
     ct_store_apply (store, &upd, 10);
   }
@@ -260,7 +265,8 @@ test_eviction_lru (void)
   /* The evicted flow's entry still lives: its next event brings it back
    * counted as one active connection. */
   {
-    CtConnEvent upd = ev4 (CT_EVENT_UPDATE, 2, "10.0.0.1", 40000, "10.0.0.2", 2);
+    CtConnEvent upd
+        = ev4 (CT_EVENT_UPDATE, 2, "10.0.0.1", 40000, "10.0.0.2", 2);
     CtFlowKey key;
     CtFlow *back;
 
@@ -283,9 +289,11 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_test_add_func ("/store/dump-and-event-overlap", test_dump_and_event_overlap);
+  g_test_add_func ("/store/dump-and-event-overlap",
+                   test_dump_and_event_overlap);
   g_test_add_func ("/store/folding-aggregates", test_folding_aggregates);
-  g_test_add_func ("/store/stale-dump-after-destroy", test_stale_dump_after_destroy);
+  g_test_add_func ("/store/stale-dump-after-destroy",
+                   test_stale_dump_after_destroy);
   g_test_add_func ("/store/resync-reconciles-lost-destroy",
                    test_resync_reconciles_lost_destroy);
   g_test_add_func ("/store/id-reuse", test_id_reuse);
