@@ -71,7 +71,7 @@ on_watchdog_timer (gpointer data)
 }
 
 static void
-on_evict (const CtFlow *flow, gpointer data)
+on_flow_removed (const CtFlow *flow, CtFlowRemoval why, gpointer data)
 {
   CtDaemon *d = data;
   gint64 now = g_get_monotonic_time ();
@@ -79,6 +79,8 @@ on_evict (const CtFlow *flow, gpointer data)
   g_autofree char *label = NULL;
   char src[46], dst[46];
 
+  if (why != CT_FLOW_REMOVED_EVICTED)
+    return;
   /* At most one line per interval: a flood must not flood the log too. */
   if (d->last_evict_log != 0 && now - d->last_evict_log < EVICT_LOG_INTERVAL_US)
     return;
@@ -95,6 +97,10 @@ on_evict (const CtFlow *flow, gpointer data)
   d->last_evict_log = now;
   d->evicted_at_last_log = st->flows_evicted;
 }
+
+static const CtStoreListener eviction_logger = {
+  .removed = on_flow_removed,
+};
 
 static void
 on_source_ready (gpointer data)
@@ -201,7 +207,7 @@ run (CtDaemon *d)
                "flows only (as with -c)");
 
   d->store = ct_store_new (d->opts.max_flows, d->opts.fold_ports);
-  ct_store_set_evict_func (d->store, on_evict, d);
+  ct_store_add_listener (d->store, &eviction_logger, d);
 
   /* Our own table switches conntrack on: without a rule that needs it the
    * kernel tracks nothing in this network namespace. */

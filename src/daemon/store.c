@@ -29,9 +29,27 @@ struct _CtStore
   GHashTable *destroyed; /* ids destroyed since the resync began */
   guint64 next_flow_id;
   CtStoreStats stats;
-  CtStoreEvictFunc evict_func;
-  gpointer evict_data;
+  GHashTable *by_id; /* &flow->id -> CtFlow*, borrowed from `flows` */
+  GArray *listeners; /* Listener */
 };
+
+typedef struct
+{
+  const CtStoreListener *funcs;
+  gpointer data;
+} Listener;
+
+#define NOTIFY(store, member, ...)                                             \
+  do                                                                           \
+    {                                                                          \
+      for (guint i_ = 0; i_ < (store)->listeners->len; i_++)                   \
+        {                                                                      \
+          Listener *l_ = &g_array_index ((store)->listeners, Listener, i_);    \
+          if (l_->funcs->member != NULL)                                       \
+            l_->funcs->member (__VA_ARGS__, l_->data);                         \
+        }                                                                      \
+    }                                                                          \
+  while (0)
 
 CtStore *
 ct_store_new (guint max_flows, gboolean fold_ports)
@@ -43,6 +61,8 @@ ct_store_new (guint max_flows, gboolean fold_ports)
   store->conns
       = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
   store->destroyed = g_hash_table_new (g_direct_hash, g_direct_equal);
+  store->by_id = g_hash_table_new (g_int64_hash, g_int64_equal);
+  store->listeners = g_array_new (FALSE, FALSE, sizeof (Listener));
   g_queue_init (&store->lru);
   store->max_flows = MAX (max_flows, 1);
   store->fold_ports = fold_ports;
@@ -56,17 +76,20 @@ ct_store_free (CtStore *store)
   if (store == NULL)
     return;
   g_hash_table_destroy (store->destroyed);
+  g_hash_table_destroy (store->by_id);
+  g_array_unref (store->listeners);
   g_hash_table_destroy (store->conns);
   g_hash_table_destroy (store->flows);
   g_free (store);
 }
 
 void
-ct_store_set_evict_func (CtStore *store, CtStoreEvictFunc func,
-                         gpointer user_data)
+ct_store_add_listener (CtStore *store, const CtStoreListener *listener,
+                       gpointer user_data)
 {
-  store->evict_func = func;
-  store->evict_data = user_data;
+  Listener l = { listener, user_data };
+
+  g_array_append_val (store->listeners, l);
 }
 
 static void
@@ -93,8 +116,8 @@ evict_oldest (CtStore *store)
     return;
   victim = link->data;
   store->stats.flows_evicted++;
-  if (store->evict_func != NULL)
-    store->evict_func (victim, store->evict_data);
+  NOTIFY (store, removed, victim, CT_FLOW_REMOVED_EVICTED);
+  g_hash_table_remove (store->by_id, &victim->id);
   g_hash_table_remove (store->flows, &victim->key);
 }
 
@@ -121,6 +144,7 @@ get_or_add_flow (CtStore *store, const CtFlowKey *key, gint64 now,
   flow->first_seen = now;
   flow->last_seen = now;
   g_hash_table_insert (store->flows, &flow->key, flow);
+  g_hash_table_insert (store->by_id, &flow->id, flow);
   g_queue_push_tail_link (&store->lru, &flow->lru);
   store->stats.flows_created++;
   return flow;
@@ -235,7 +259,7 @@ ct_store_apply (CtStore *store, const CtConnEvent *ev, gint64 now)
           CtConn once = { 0 };
 
           conn_counters (&once, flow, ev);
-          return;
+          goto notify;
         }
       conn = g_new0 (CtConn, 1);
       conn->id = ev->id;
@@ -249,6 +273,12 @@ ct_store_apply (CtStore *store, const CtConnEvent *ev, gint64 now)
   conn_counters (conn, flow, ev);
   if (ev->type == CT_EVENT_DESTROY)
     conn_end (store, conn);
+
+notify:
+  if (created)
+    NOTIFY (store, added, flow);
+  else
+    NOTIFY (store, changed, flow);
 }
 
 void
@@ -332,9 +362,18 @@ ct_store_lookup (CtStore *store, const CtFlowKey *key)
   return g_hash_table_lookup (store->flows, key);
 }
 
+CtFlow *
+ct_store_lookup_id (CtStore *store, guint64 id)
+{
+  return g_hash_table_lookup (store->by_id, &id);
+}
+
 void
 ct_store_reset (CtStore *store)
 {
+  for (GList *l = store->lru.head; l != NULL; l = l->next)
+    NOTIFY (store, removed, (const CtFlow *)l->data, CT_FLOW_REMOVED_RESET);
+  g_hash_table_remove_all (store->by_id);
   g_queue_init (&store->lru);
   g_hash_table_remove_all (store->conns);
   g_hash_table_remove_all (store->flows);

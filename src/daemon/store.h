@@ -19,15 +19,29 @@ typedef struct
   guint64 ids_reused;       /* a NEW whose id belonged to another tuple */
 } CtStoreStats;
 
-/* Called just before a flow is evicted (to log or signal it). */
-typedef void (*CtStoreEvictFunc) (const CtFlow *flow, gpointer user_data);
+typedef enum
+{
+  CT_FLOW_REMOVED_EVICTED, /* the store was full */
+  CT_FLOW_REMOVED_RESET,   /* ct_store_reset */
+} CtFlowRemoval;
+
+/* Observers of the store (logging, D-Bus subscriptions). Called
+ * synchronously on the hot path: they must be cheap. Any member may be
+ * NULL. `removed` runs just before the flow is freed. */
+typedef struct
+{
+  void (*added) (CtFlow *flow, gpointer user_data);
+  void (*changed) (CtFlow *flow, gpointer user_data);
+  void (*removed) (const CtFlow *flow, CtFlowRemoval why, gpointer user_data);
+} CtStoreListener;
 
 CtStore *ct_store_new (guint max_flows, gboolean fold_ports);
 void ct_store_free (CtStore *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CtStore, ct_store_free)
 
-void ct_store_set_evict_func (CtStore *store, CtStoreEvictFunc func,
-                              gpointer user_data);
+/* Listeners live as long as the store; `listener` must stay valid. */
+void ct_store_add_listener (CtStore *store, const CtStoreListener *listener,
+                            gpointer user_data);
 
 /* Applies one parsed message at time `now` (µs since the epoch). Applying
  * the same entry twice (dump and event overlap) counts it once. */
@@ -53,6 +67,9 @@ GPtrArray *ct_store_get_sorted (CtStore *store);
 
 /* Looks a flow up by its (already folded) key; NULL when absent. */
 CtFlow *ct_store_lookup (CtStore *store, const CtFlowKey *key);
+
+/* Looks a flow up by its id; NULL when absent (never seen, or evicted). */
+CtFlow *ct_store_lookup_id (CtStore *store, guint64 id);
 
 /* Forgets every flow and every tracked entry (counters stay). */
 void ct_store_reset (CtStore *store);

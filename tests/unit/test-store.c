@@ -224,13 +224,16 @@ test_counters_deltas (void)
 }
 
 static void
-evicted (const CtFlow *flow, gpointer data)
+removed (const CtFlow *flow, CtFlowRemoval why, gpointer data)
 {
   GArray *ports = data;
   guint16 port = flow->key.dport;
 
+  g_assert_cmpint (why, ==, CT_FLOW_REMOVED_EVICTED);
   g_array_append_val (ports, port);
 }
+
+static const CtStoreListener eviction_recorder = { .removed = removed };
 
 static void
 test_eviction_lru (void)
@@ -238,7 +241,7 @@ test_eviction_lru (void)
   g_autoptr (CtStore) store = ct_store_new (3, TRUE);
   g_autoptr (GArray) ports = g_array_new (FALSE, FALSE, sizeof (guint16));
 
-  ct_store_set_evict_func (store, evicted, ports);
+  ct_store_add_listener (store, &eviction_recorder, ports);
   for (guint16 p = 1; p <= 3; p++)
     {
       CtConnEvent ev = ev4 (CT_EVENT_NEW, p, "10.0.0.1", 40000, "10.0.0.2", p);
