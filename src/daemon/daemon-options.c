@@ -56,7 +56,6 @@ ct_daemon_options_parse (CtDaemonOptions *opts, int argc, char **argv,
   g_auto (GStrv) args = NULL;
   g_autoptr (GOptionContext) ctx = NULL;
   GOptionGroup *group;
-  int n = argc;
   /* clang-format off */
   const GOptionEntry entries[] = {
     { "foreground", 'f', 0, G_OPTION_ARG_NONE, &st.foreground,
@@ -78,6 +77,8 @@ ct_daemon_options_parse (CtDaemonOptions *opts, int argc, char **argv,
       G_STRINGIFY (CT_DEFAULT_MAX_FLOWS) ")", "N" },
     { "pidfile", 'p', 0, G_OPTION_ARG_FILENAME, &opts->pidfile,
       "Pidfile for -d (default " CT_DEFAULT_PIDFILE ")", "FILE" },
+    { "no-bus", 0, 0, G_OPTION_ARG_NONE, &opts->no_bus,
+      "Do not serve org.conntracker.Flows on the system bus", NULL },
     { "rcvbuf", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_CALLBACK,
       (gpointer) on_rcvbuf,
       "Fix the event socket buffer at BYTES (for tests)", "BYTES" },
@@ -97,26 +98,23 @@ ct_daemon_options_parse (CtDaemonOptions *opts, int argc, char **argv,
   g_option_group_add_entries (group, entries);
   g_option_context_set_main_group (ctx, group);
 
-  /* GOption edits the vector it gets; parse a copy we own. */
+  /* GOption edits the vector it gets; parse a copy we own (the _strv
+   * variant frees what it removes). */
   args = g_new0 (char *, (gsize)argc + 1);
   for (int i = 0; i < argc; i++)
     args[i] = g_strdup (argv[i]);
-  {
-    char **v = args;
-
-    if (!g_option_context_parse (ctx, &n, &v, error))
-      {
-        g_free (st.format);
-        return FALSE;
-      }
-    if (n > 1)
-      {
-        g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
-                     "unexpected argument '%s'", v[1]);
-        g_free (st.format);
-        return FALSE;
-      }
-  }
+  if (!g_option_context_parse_strv (ctx, &args, error))
+    {
+      g_free (st.format);
+      return FALSE;
+    }
+  if (args[0] != NULL && args[1] != NULL)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                   "unexpected argument '%s'", args[1]);
+      g_free (st.format);
+      return FALSE;
+    }
 
   opts->fold_ports = !no_fold;
   if (st.format != NULL
