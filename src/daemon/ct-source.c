@@ -8,6 +8,8 @@
 #include <gio/gio.h>
 #include <glib-unix.h>
 #include <libmnl/libmnl.h>
+
+#include "nlmsg-walk.h"
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_compat.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
@@ -19,6 +21,10 @@
 #define SLOT_SIZE             8192
 #define DUMP_READS_PER_WAKEUP 16
 #define RESYNC_RETRY_MS       1000
+/* Under sustained overload overruns come back to back: let this much time
+ * pass between two resyncs so the daemon reads events, not only dumps. */
+#define RESYNC_HOLDOFF_MS       250
+#define OVERRUN_LOG_INTERVAL_US (10 * G_USEC_PER_SEC)
 /* The kernel fills dump replies up to 32 KiB when the reader offers it. */
 #define DUMP_BUF_SIZE 32768
 
@@ -40,6 +46,9 @@ struct _CtSource
   guint retry_timer;
   guint32 dump_seq;
   gboolean resync_pending;
+  guint rcvbuf_requested; /* what we asked for; the kernel reports double */
+  gint64 last_overrun_log;
+  guint64 overruns_at_last_log;
 
   struct mmsghdr msgs[BATCH];
   struct iovec iov[BATCH];
@@ -59,6 +68,7 @@ set_rcvbuf (CtSource *self, guint bytes)
 
   /* SO_RCVBUFFORCE passes net.core.rmem_max; without CAP_NET_ADMIN fall
    * back to what the sysctl allows. */
+  self->rcvbuf_requested = (guint)val;
   if (setsockopt (fd, SOL_SOCKET, SO_RCVBUFFORCE, &val, sizeof val) < 0)
     setsockopt (fd, SOL_SOCKET, SO_RCVBUF, &val, sizeof val);
   if (getsockopt (fd, SOL_SOCKET, SO_RCVBUF, &val, &len) == 0)
@@ -72,7 +82,7 @@ apply_buffer (CtSource *self, const void *buf, int len, gboolean from_dump,
   const struct nlmsghdr *nlh = buf;
   CtConnEvent ev;
 
-  while (mnl_nlmsg_ok (nlh, len))
+  while (ct_nlmsg_ok (nlh, len))
     {
       switch (ct_parse_message (nlh, from_dump, &ev))
         {
@@ -93,19 +103,46 @@ apply_buffer (CtSource *self, const void *buf, int len, gboolean from_dump,
 static void
 on_overrun (CtSource *self)
 {
-  guint grown = MIN (self->stats.rcvbuf * 2, self->config.rcvbuf_max);
+  guint grown = MIN (self->rcvbuf_requested * 2, self->config.rcvbuf_max);
+  gint64 now = g_get_monotonic_time ();
 
   self->stats.overruns++;
-  if (grown > self->stats.rcvbuf)
+  if (grown > self->rcvbuf_requested)
     set_rcvbuf (self, grown);
-  g_warning ("ctnetlink event overrun #%" G_GUINT64_FORMAT
-             ": events were lost; receive buffer now %u bytes; resyncing "
-             "from a full dump",
-             self->stats.overruns, self->stats.rcvbuf);
+  /* Count every overrun, but log at most one line per interval. */
+  if (self->last_overrun_log == 0
+      || now - self->last_overrun_log >= OVERRUN_LOG_INTERVAL_US)
+    {
+      g_warning ("ctnetlink event overrun: events were lost (%" G_GUINT64_FORMAT
+                 " overrun(s) since the last report, %" G_GUINT64_FORMAT
+                 " in all); receive buffer now %u bytes; resyncing from a "
+                 "full dump",
+                 self->stats.overruns - self->overruns_at_last_log,
+                 self->stats.overruns, self->stats.rcvbuf);
+      self->last_overrun_log = now;
+      self->overruns_at_last_log = self->stats.overruns;
+    }
   start_dump (self);
 }
 
 static gboolean on_events (gint fd, GIOCondition cond, gpointer data);
+
+/* A plain fd watch, except that it is marked recursive: GLib 2.74 pays two
+ * eventfd writes, a read and a poll around every dispatch of a
+ * non-recursive source, and this callback never re-enters the loop. */
+static guint
+add_events_watch (CtSource *self)
+{
+  GSource *source
+      = g_unix_fd_source_new (mnl_socket_get_fd (self->events), G_IO_IN);
+  guint id;
+
+  g_source_set_can_recurse (source, TRUE);
+  g_source_set_callback (source, G_SOURCE_FUNC (on_events), self, NULL);
+  id = g_source_attach (source, NULL);
+  g_source_unref (source);
+  return id;
+}
 
 static gboolean
 resume_events (gpointer data)
@@ -113,8 +150,7 @@ resume_events (gpointer data)
   CtSource *self = data;
 
   self->pause_timer = 0;
-  self->events_watch = g_unix_fd_add (mnl_socket_get_fd (self->events), G_IO_IN,
-                                      on_events, self);
+  self->events_watch = add_events_watch (self);
   return G_SOURCE_REMOVE;
 }
 
@@ -163,9 +199,10 @@ on_events (gint fd, GIOCondition cond, gpointer data)
         break;
     }
 
-  if (received >= BATCH)
+  if (received > 0)
     {
-      /* Busy: let events pile up for a moment and take them in bulk. */
+      /* Events are flowing: let them pile up for a moment and take them in
+       * bulk (one wakeup per millisecond, not one per event or two). */
       self->events_watch = 0;
       self->pause_timer = g_timeout_add (1, resume_events, self);
       return G_SOURCE_REMOVE;
@@ -219,7 +256,7 @@ finish_dump (CtSource *self, int error)
     {
       /* Events were lost while this dump ran: it may not cover them. */
       self->resync_pending = FALSE;
-      start_dump (self);
+      self->retry_timer = g_timeout_add (RESYNC_HOLDOFF_MS, retry_dump, self);
     }
 }
 
@@ -229,7 +266,7 @@ apply_dump_buffer (CtSource *self, const void *buf, int len, gint64 now)
 {
   const struct nlmsghdr *nlh = buf;
 
-  while (mnl_nlmsg_ok (nlh, len))
+  while (ct_nlmsg_ok (nlh, len))
     {
       if (nlh->nlmsg_seq != self->dump_seq)
         ; /* a stale answer: not ours */
@@ -372,8 +409,7 @@ ct_source_new (CtStore *store, const CtSourceConfig *config,
 
   /* Subscribed first, dumped second: an entry that appears in between is
    * seen twice, which the store absorbs; none can be missed. */
-  self->events_watch = g_unix_fd_add (mnl_socket_get_fd (self->events), G_IO_IN,
-                                      on_events, self);
+  self->events_watch = add_events_watch (self);
   start_dump (self);
   return g_steal_pointer (&self);
 }

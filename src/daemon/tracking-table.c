@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <gio/gio.h>
 #include <libmnl/libmnl.h>
+
+#include "nlmsg-walk.h"
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
 #include <libnftnl/expr.h>
@@ -173,7 +175,7 @@ batch_talk (CtTrackingTable *self, Batch *batch, int ignore_err, GError **error)
         return set_errno_error (error, step_names[batch->steps[acked]], errno);
 
       for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
-           mnl_nlmsg_ok (nlh, len); nlh = mnl_nlmsg_next (nlh, &len))
+           ct_nlmsg_ok (nlh, len); nlh = mnl_nlmsg_next (nlh, &len))
         {
           const struct nlmsgerr *e = mnl_nlmsg_get_payload (nlh);
           guint32 i = nlh->nlmsg_seq - batch->base;

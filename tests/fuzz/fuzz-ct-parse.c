@@ -1,6 +1,8 @@
 /* Fuzz target: ctnetlink messages as the kernel (or an attacker able to
  * corrupt them) might deliver them, parsed and applied to a store. */
 #include <libmnl/libmnl.h>
+
+#include "nlmsg-walk.h"
 #include <stdint.h>
 #include <string.h>
 
@@ -21,7 +23,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
   memcpy (buf, data, size);
   ct_store_resync_begin (store);
-  while (mnl_nlmsg_ok (nlh, len))
+  while (ct_nlmsg_ok (nlh, len))
     {
       for (int dump = 0; dump <= 1; dump++)
         if (ct_parse_message (nlh, dump, &ev) == CT_PARSE_OK)
