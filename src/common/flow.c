@@ -177,8 +177,10 @@ trace_hit_free (gpointer p)
 {
   CtTraceHit *hit = p;
 
+  g_free (hit->family);
   g_free (hit->table);
   g_free (hit->chain);
+  g_free (hit->rule);
   g_free (hit);
 }
 
@@ -192,9 +194,9 @@ ct_flow_free (CtFlow *flow)
   g_free (flow);
 }
 
-gboolean
-ct_flow_add_hit (CtFlow *flow, const char *table, const char *chain,
-                 CtHitType type, guint32 position, gint64 now, guint max_hits)
+CtTraceHit *
+ct_flow_record_hit (CtFlow *flow, const CtTraceHit *what, gint64 now,
+                    guint max_hits)
 {
   CtTraceHit *hit;
 
@@ -204,27 +206,75 @@ ct_flow_add_hit (CtFlow *flow, const char *table, const char *chain,
   for (guint i = 0; i < flow->hits->len; i++)
     {
       hit = g_ptr_array_index (flow->hits, i);
-      if (hit->type == type && hit->position == position
-          && g_str_equal (hit->table, table) && g_str_equal (hit->chain, chain))
+      if (hit->type == what->type && hit->position == what->position
+          && hit->handle == what->handle
+          && g_str_equal (hit->table, what->table)
+          && g_str_equal (hit->chain, what->chain)
+          && g_strcmp0 (hit->family, what->family) == 0)
         {
           hit->count++;
           hit->last_seen = now;
-          return TRUE;
+          hit->directions |= what->directions;
+          if (what->verdict != CT_VERDICT_NONE)
+            hit->verdict = what->verdict;
+          if (hit->rule == NULL && what->rule != NULL)
+            hit->rule = g_strdup (what->rule);
+          return hit;
         }
     }
 
   if (flow->hits->len >= max_hits)
-    return FALSE;
+    return NULL;
 
   hit = g_new0 (CtTraceHit, 1);
-  hit->table = g_strdup (table);
-  hit->chain = g_strdup (chain);
-  hit->type = type;
-  hit->position = position;
+  hit->family = g_strdup (what->family);
+  hit->table = g_strdup (what->table);
+  hit->chain = g_strdup (what->chain);
+  hit->type = what->type;
+  hit->position = what->position;
+  hit->handle = what->handle;
+  hit->verdict = what->verdict;
+  hit->rule = g_strdup (what->rule);
+  hit->directions = what->directions;
   hit->count = 1;
   hit->last_seen = now;
   g_ptr_array_add (flow->hits, hit);
-  return TRUE;
+  return hit;
+}
+
+gboolean
+ct_flow_add_hit (CtFlow *flow, const char *table, const char *chain,
+                 CtHitType type, guint32 position, gint64 now, guint max_hits)
+{
+  CtTraceHit what = { 0 };
+
+  what.table = (char *)table;
+  what.chain = (char *)chain;
+  what.type = type;
+  what.position = position;
+  what.directions = CT_HIT_ORIGINAL;
+  return ct_flow_record_hit (flow, &what, now, max_hits) != NULL;
+}
+
+const char *
+ct_verdict_to_string (CtVerdict verdict)
+{
+  static const char *const names[] = {
+    [CT_VERDICT_NONE] = "none",         [CT_VERDICT_ACCEPT] = "accept",
+    [CT_VERDICT_DROP] = "drop",         [CT_VERDICT_REJECT] = "reject",
+    [CT_VERDICT_QUEUE] = "queue",       [CT_VERDICT_JUMP] = "jump",
+    [CT_VERDICT_GOTO] = "goto",         [CT_VERDICT_RETURN] = "return",
+    [CT_VERDICT_CONTINUE] = "continue",
+  };
+
+  return (guint)verdict < G_N_ELEMENTS (names) ? names[verdict] : "?";
+}
+
+gboolean
+ct_verdict_is_final (CtVerdict verdict)
+{
+  return verdict == CT_VERDICT_ACCEPT || verdict == CT_VERDICT_DROP
+         || verdict == CT_VERDICT_REJECT || verdict == CT_VERDICT_QUEUE;
 }
 
 static int

@@ -43,12 +43,35 @@ typedef enum
   CT_HIT_RETURN = 2,
 } CtHitType;
 
+/* What a rule (or a chain's policy) did with a traced packet. */
+typedef enum
+{
+  CT_VERDICT_NONE = 0, /* matched, went on (counter, log, TRACE, …) */
+  CT_VERDICT_ACCEPT,
+  CT_VERDICT_DROP,
+  CT_VERDICT_REJECT,
+  CT_VERDICT_QUEUE,
+  CT_VERDICT_JUMP,
+  CT_VERDICT_GOTO,
+  CT_VERDICT_RETURN,
+  CT_VERDICT_CONTINUE,
+} CtVerdict;
+
+/* Directions a hit was seen in (bits). */
+#define CT_HIT_ORIGINAL (1u << 0)
+#define CT_HIT_REPLY    (1u << 1)
+
 typedef struct
 {
+  char *family; /* nft table family ("ip", "inet", …); NULL for xtables */
   char *table;
   char *chain;
   CtHitType type;
-  guint32 position; /* 1-based rule position in its chain */
+  guint32 position; /* 1-based rule position in its chain; 0 = unknown */
+  guint64 handle;   /* nft rule handle; 0 for xtables and policies */
+  CtVerdict verdict;
+  char *rule;        /* the rule's text, when it could be resolved */
+  guint8 directions; /* CT_HIT_ORIGINAL | CT_HIT_REPLY */
   guint64 count;
   gint64 last_seen; /* µs since the Unix epoch */
 } CtTraceHit;
@@ -68,8 +91,9 @@ typedef struct
   guint8 nat_dst[16]; /* valid with CT_FLOW_DNAT: the real destination */
   guint16 nat_sport;
   guint16 nat_dport;
-  GPtrArray *hits; /* CtTraceHit*, owned; NULL until the first hit */
-  GList lru;       /* owned by the store: its place in the eviction order */
+  GPtrArray *hits;   /* CtTraceHit*, owned; NULL until the first hit */
+  CtTraceHit *blame; /* the hit that decided the flow's fate, or NULL */
+  GList lru;         /* owned by the store: its place in the eviction order */
 } CtFlow;
 
 gboolean ct_flow_key_has_ports (const CtFlowKey *key);
@@ -107,6 +131,18 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (CtFlow, ct_flow_free)
 gboolean ct_flow_add_hit (CtFlow *flow, const char *table, const char *chain,
                           CtHitType type, guint32 position, gint64 now,
                           guint max_hits);
+
+/* Records a hit described by `what` (count and last_seen are ignored),
+ * merging with an equal (family, table, chain, type, position, handle) one:
+ * the count grows, directions and a known verdict or rule text are added.
+ * Returns the stored hit, or NULL when the flow already holds max_hits
+ * distinct hits. */
+CtTraceHit *ct_flow_record_hit (CtFlow *flow, const CtTraceHit *what,
+                                gint64 now, guint max_hits);
+
+const char *ct_verdict_to_string (CtVerdict verdict);
+/* accept, drop, reject or queue: the packet's fate in this hook. */
+gboolean ct_verdict_is_final (CtVerdict verdict);
 
 /* Sorts hits in the legacy order: table (raw, mangle, nat, filter, then
  * others by name), chain, type (policy, rule, return), position. */

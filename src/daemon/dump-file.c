@@ -2,7 +2,9 @@
 #include "dump-file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <gio/gio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "json-format.h"
@@ -41,7 +43,8 @@ ct_dump_render (CtStore *store, CtDumpFormat format, GString *out)
 }
 
 static gboolean
-write_all (int fd, const char *data, gsize len, GError **error)
+write_all (int fd, const char *what, const char *data, gsize len,
+           GError **error)
 {
   while (len > 0)
     {
@@ -54,8 +57,7 @@ write_all (int fd, const char *data, gsize len, GError **error)
           int err = errno;
 
           g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err),
-                       "writing the dump to standard output: %s",
-                       g_strerror (err));
+                       "writing the dump to %s: %s", what, g_strerror (err));
           return FALSE;
         }
       data += n;
@@ -70,9 +72,32 @@ ct_dump_write (CtStore *store, CtDumpFormat format, const char *path,
 {
   g_autoptr (GString) out = g_string_sized_new (4096);
 
+  struct stat st;
+  int fd;
+  gboolean ok;
+
   ct_dump_render (store, format, out);
   if (g_str_equal (path, "-"))
-    return write_all (STDOUT_FILENO, out->str, out->len, error);
+    return write_all (STDOUT_FILENO, "standard output", out->str, out->len,
+                      error);
+
+  /* A device or FIFO (/dev/null, a pipe to a reader) is written in place:
+   * renaming a temporary file over it would replace the device itself. */
+  if (stat (path, &st) == 0 && !S_ISREG (st.st_mode))
+    {
+      fd = open (path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+      if (fd < 0)
+        {
+          int err = errno;
+
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err),
+                       "opening %s: %s", path, g_strerror (err));
+          return FALSE;
+        }
+      ok = write_all (fd, path, out->str, out->len, error);
+      close (fd);
+      return ok;
+    }
   return g_file_set_contents_full (path, out->str, (gssize)out->len,
                                    G_FILE_SET_CONTENTS_CONSISTENT, 0640, error);
 }

@@ -6,50 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-/* One kernel conntrack entry we believe is in the table. */
-typedef struct
-{
-  guint32 id;
-  guint32 generation; /* the resync generation that last saw it */
-  CtFlowKey orig;     /* unfolded original tuple: ids can be reused */
-  CtFlowKey flow_key; /* folded: the flow it counts towards */
-  guint64 packets;    /* last counter values seen, to add only deltas */
-  guint64 bytes;
-} CtConn;
-
-struct _CtStore
-{
-  GHashTable *flows; /* CtFlowKey* (inside the flow) -> CtFlow*, owned */
-  GHashTable *conns; /* GUINT_TO_POINTER(id) -> CtConn*, owned */
-  GQueue lru;        /* flows, least recently seen at the head */
-  guint max_flows;
-  gboolean fold_ports;
-  guint32 generation;
-  gboolean resyncing;
-  GHashTable *destroyed; /* ids destroyed since the resync began */
-  guint64 next_flow_id;
-  CtStoreStats stats;
-  GHashTable *by_id; /* &flow->id -> CtFlow*, borrowed from `flows` */
-  GArray *listeners; /* Listener */
-};
-
-typedef struct
-{
-  const CtStoreListener *funcs;
-  gpointer data;
-} Listener;
-
-#define NOTIFY(store, member, ...)                                             \
-  do                                                                           \
-    {                                                                          \
-      for (guint i_ = 0; i_ < (store)->listeners->len; i_++)                   \
-        {                                                                      \
-          Listener *l_ = &g_array_index ((store)->listeners, Listener, i_);    \
-          if (l_->funcs->member != NULL)                                       \
-            l_->funcs->member (__VA_ARGS__, l_->data);                         \
-        }                                                                      \
-    }                                                                          \
-  while (0)
+#include "store-private.h"
 
 CtStore *
 ct_store_new (guint max_flows, gboolean fold_ports)
@@ -67,6 +24,7 @@ ct_store_new (guint max_flows, gboolean fold_ports)
   store->max_flows = MAX (max_flows, 1);
   store->fold_ports = fold_ports;
   store->next_flow_id = 1;
+  ct_store_trace_init (store);
   return store;
 }
 
@@ -75,6 +33,8 @@ ct_store_free (CtStore *store)
 {
   if (store == NULL)
     return;
+  ct_store_trace_clear (store);
+  g_hash_table_destroy (store->pending);
   g_hash_table_destroy (store->destroyed);
   g_hash_table_destroy (store->by_id);
   g_array_unref (store->listeners);
@@ -121,9 +81,21 @@ evict_oldest (CtStore *store)
   g_hash_table_remove (store->flows, &victim->key);
 }
 
-static CtFlow *
-get_or_add_flow (CtStore *store, const CtFlowKey *key, gint64 now,
-                 gboolean *created)
+void
+ct_store_insert_flow (CtStore *store, CtFlow *flow)
+{
+  if (g_hash_table_size (store->flows) >= store->max_flows)
+    evict_oldest (store);
+  flow->id = store->next_flow_id++;
+  g_hash_table_insert (store->flows, &flow->key, flow);
+  g_hash_table_insert (store->by_id, &flow->id, flow);
+  g_queue_push_tail_link (&store->lru, &flow->lru);
+  store->stats.flows_created++;
+}
+
+CtFlow *
+ct_store_get_or_add_flow (CtStore *store, const CtFlowKey *key, gint64 now,
+                          gboolean *created)
 {
   CtFlow *flow = g_hash_table_lookup (store->flows, key);
 
@@ -136,17 +108,10 @@ get_or_add_flow (CtStore *store, const CtFlowKey *key, gint64 now,
       return flow;
     }
 
-  if (g_hash_table_size (store->flows) >= store->max_flows)
-    evict_oldest (store);
-
   flow = ct_flow_new (key);
-  flow->id = store->next_flow_id++;
   flow->first_seen = now;
   flow->last_seen = now;
-  g_hash_table_insert (store->flows, &flow->key, flow);
-  g_hash_table_insert (store->by_id, &flow->id, flow);
-  g_queue_push_tail_link (&store->lru, &flow->lru);
-  store->stats.flows_created++;
+  ct_store_insert_flow (store, flow);
   return flow;
 }
 
@@ -239,7 +204,7 @@ ct_store_apply (CtStore *store, const CtConnEvent *ev, gint64 now)
         return;
     }
 
-  flow = get_or_add_flow (store, &key, now, &created);
+  flow = ct_store_get_or_add_flow (store, &key, now, &created);
   if (conn != NULL && created)
     {
       /* The flow was evicted while this entry lived: count it again. */
@@ -276,7 +241,11 @@ ct_store_apply (CtStore *store, const CtConnEvent *ev, gint64 now)
 
 notify:
   if (created)
-    NOTIFY (store, added, flow);
+    {
+      if (g_hash_table_size (store->pending) > 0)
+        ct_store_claim_pending (store, flow);
+      NOTIFY (store, added, flow);
+    }
   else
     NOTIFY (store, changed, flow);
 }
@@ -374,6 +343,7 @@ ct_store_reset (CtStore *store)
   for (GList *l = store->lru.head; l != NULL; l = l->next)
     NOTIFY (store, removed, (const CtFlow *)l->data, CT_FLOW_REMOVED_RESET);
   g_hash_table_remove_all (store->by_id);
+  ct_store_trace_clear (store);
   g_queue_init (&store->lru);
   g_hash_table_remove_all (store->conns);
   g_hash_table_remove_all (store->flows);

@@ -5,6 +5,7 @@
 
 #include "ct-parse.h"
 #include "flow.h"
+#include "trace-event.h"
 
 G_BEGIN_DECLS
 
@@ -17,6 +18,10 @@ typedef struct
   guint64 flows_evicted;    /* flows dropped to stay within max_flows */
   guint64 conns_reconciled; /* entries found gone by a resync (lost DESTROY) */
   guint64 ids_reused;       /* a NEW whose id belonged to another tuple */
+  guint64 trace_hits;       /* trace events applied to a flow */
+  guint64 trace_unmatched;  /* trace events no flow ever claimed */
+  guint64 trace_hits_dropped; /* hits refused by the per-flow bound */
+  guint64 denied_flows;       /* flows known only from traces that dropped */
 } CtStoreStats;
 
 typedef enum
@@ -60,6 +65,20 @@ guint ct_store_get_n_flows (CtStore *store);
 guint ct_store_get_n_conns (CtStore *store);
 guint ct_store_get_max_flows (CtStore *store);
 const CtStoreStats *ct_store_get_stats (CtStore *store);
+
+/* Trace hits. A hit joins its flow by conntrack id when the kernel gave
+ * one, else by tuple (either direction). The first packet's hits arrive
+ * before conntrack's NEW event (sent at confirmation), so unmatched hits
+ * wait up to `window_us` for their flow; a packet that was dropped never
+ * gets a NEW event, and its waiting hits then become a denied flow with the
+ * dropping rule as the blame. */
+void ct_store_set_trace_limits (CtStore *store, guint max_hits_per_flow,
+                                gint64 pending_window_us, guint max_pending);
+void ct_store_apply_trace (CtStore *store, const CtTraceEvent *ev, gint64 now);
+/* Settles hits that waited longer than the window (call about once a
+ * second). */
+void ct_store_expire_traces (CtStore *store, gint64 now);
+guint ct_store_get_n_pending_traces (CtStore *store);
 
 /* Borrowed flows in display order (ct_flow_key_compare); the array is
  * owned by the caller, the flows by the store: use before the next apply. */
