@@ -22,6 +22,7 @@ typedef struct
   guint max_flows;     /* --max-flows */
   guint rcvbuf;        /* --rcvbuf (0 = default, and grows on overrun) */
   char *pidfile;       /* --pidfile, with -d */
+  gboolean no_bus;     /* --no-bus: serve no D-Bus API */
   gboolean version;
 } CtDaemonOptions;
 

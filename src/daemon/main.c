@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <glib-unix.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <syslog.h>
@@ -12,6 +13,7 @@
 
 #include "ct-source.h"
 #include "daemon-options.h"
+#include "dbus-service.h"
 #include "dump-file.h"
 #include "flow.h"
 #include "store.h"
@@ -27,7 +29,10 @@ typedef struct
   CtStore *store;
   CtSource *source;
   CtTrackingTable *tracking;
-  gboolean ready;
+  CtDBusService *service;
+  gboolean dump_ready; /* the initial dump is in the store */
+  gboolean bus_ready;  /* the name is ours, or there is no bus to serve on */
+  gboolean ready;      /* both: READY=1 was sent */
   gboolean pidfile_written;
   gint64 last_evict_log;
   guint64 evicted_at_last_log;
@@ -102,17 +107,56 @@ static const CtStoreListener eviction_logger = {
   .removed = on_flow_removed,
 };
 
+/* READY=1 means clients can use us: flows are complete and, when there is
+ * a bus, the name answers. */
+static void
+maybe_ready (CtDaemon *d)
+{
+  if (d->ready || !d->dump_ready || !d->bus_ready)
+    return;
+  d->ready = TRUE;
+  sd_notify (0, "READY=1");
+  notify_status (d);
+}
+
 static void
 on_source_ready (gpointer data)
 {
   CtDaemon *d = data;
 
-  d->ready = TRUE;
+  d->dump_ready = TRUE;
   g_message ("initial conntrack dump applied: %u entries in %u flows; "
              "tracking events",
              ct_store_get_n_conns (d->store), ct_store_get_n_flows (d->store));
-  sd_notify (0, "READY=1");
-  notify_status (d);
+  maybe_ready (d);
+}
+
+static void
+on_bus_state (CtDBusServiceState state, const char *message, gpointer data)
+{
+  CtDaemon *d = data;
+
+  switch (state)
+    {
+    case CT_DBUS_SERVICE_OWNED:
+    case CT_DBUS_SERVICE_NO_BUS:
+      g_message ("%s", message);
+      d->bus_ready = TRUE;
+      maybe_ready (d);
+      break;
+    case CT_DBUS_SERVICE_FAILED:
+    default:
+      /* Under systemd stderr is the journal; with -d it is /dev/null. */
+      if (d->opts.daemonize)
+        g_warning ("%s", message);
+      else
+        g_printerr ("conntrackerd: %s\n", message);
+      d->exit_status = EXIT_FAILURE;
+      sd_notifyf (0, "STATUS=%s", message);
+      sd_notify (0, "STOPPING=1");
+      g_main_loop_quit (d->loop);
+      break;
+    }
 }
 
 static void
@@ -201,6 +245,9 @@ run (CtDaemon *d)
       g_printerr ("conntrackerd: %s\n", error->message);
       return EXIT_FAILURE;
     }
+  /* A DumpFlows reader that goes away must fail that call (EPIPE), not
+   * kill the daemon. */
+  signal (SIGPIPE, SIG_IGN);
 
   if (!d->opts.no_trace)
     g_message ("rule tracing is not available in this version; recording "
@@ -227,6 +274,13 @@ run (CtDaemon *d)
     }
 
   d->loop = g_main_loop_new (NULL, FALSE);
+  if (d->opts.no_bus)
+    d->bus_ready = TRUE;
+  else
+    {
+      d->service = ct_dbus_service_new (d->store, d->source, on_bus_state, d);
+      ct_dbus_service_start (d->service);
+    }
   g_unix_signal_add (SIGINT, on_quit, d);
   g_unix_signal_add (SIGTERM, on_quit, d);
   g_unix_signal_add (SIGUSR1, on_sigusr1, d);
@@ -241,13 +295,17 @@ run (CtDaemon *d)
                                                  : d->opts.output);
   g_main_loop_run (d->loop);
 
+  /* Give the name up first: a successor or bus activation can take over
+   * while we write the dump. */
+  if (d->service != NULL)
+    ct_dbus_service_stop (d->service);
   write_dump (d);
   {
     g_autofree char *counters = describe_counters (d);
 
     g_message ("stopped; counters: %s", counters);
   }
-  return EXIT_SUCCESS;
+  return d->exit_status;
 }
 
 int
@@ -273,6 +331,10 @@ main (int argc, char **argv)
 
   d.exit_status = run (&d);
 
+  /* The service runs the main loop a last time to let cancelled calls
+   * reply, with every other source (and timer) still valid; the ct source
+   * goes right after it, so no event reaches its store listener again. */
+  g_clear_pointer (&d.service, ct_dbus_service_free);
   g_clear_pointer (&d.source, ct_source_free);
   g_clear_pointer (&d.tracking, ct_tracking_table_free);
   g_clear_pointer (&d.store, ct_store_free);

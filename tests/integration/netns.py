@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -404,6 +405,7 @@ class Daemon:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._read_notify(0.1):
+                self._start_drain()
                 return self
             if self.proc.poll() is not None:
                 raise AssertionError(
@@ -426,6 +428,25 @@ class Daemon:
                     self.status.append(line[len("STATUS="):])
             r, _, _ = select.select([self._notify], [], [], 0)
         return ready
+
+    def _start_drain(self):
+        """Keeps reading notify messages while the daemon runs. It sends
+        STATUS= every few seconds, and sd_notify blocks once the socket's
+        queue (net.unix.max_dgram_qlen, 10 datagrams) is full: unread, a
+        daemon living longer than ~20 s would hang in sd_notify."""
+        self._drain_stop = threading.Event()
+
+        def drain():  # _done() stops it before closing the socket
+            while not self._drain_stop.wait(0.2):
+                self._read_notify(0)
+        self._drain_thread = threading.Thread(target=drain, daemon=True)
+        self._drain_thread.start()
+
+    def _stop_drain(self):
+        if getattr(self, "_drain_thread", None) is not None:
+            self._drain_stop.set()
+            self._drain_thread.join(5)
+            self._drain_thread = None
 
     def send_signal(self, sig):
         self.proc.send_signal(sig)
@@ -478,6 +499,7 @@ class Daemon:
 
     def _done(self):
         self.ns.forget(self.proc)
+        self._stop_drain()
         if getattr(self, "_notify", None) is not None:
             self._read_notify(0)  # keep the last STATUS= for reports
             self._notify.close()

@@ -1,0 +1,842 @@
+/* dbus-service.c — the D-Bus face of the daemon. Every method is answered
+ * asynchronously: validate the arguments, authorize, then do the work. */
+#include "config.h"
+
+#include "dbus-service.h"
+
+#include <gio/gunixfdlist.h>
+#include <unistd.h>
+
+#include "authority.h"
+#include "ct-dbus-generated.h"
+#include "ct-error.h"
+#include "dump-stream.h"
+#include "flow-variant.h"
+#include "query.h"
+#include "subscriptions.h"
+
+#define PROPERTIES_INTERVAL_S 1
+#define RELEASE_TIMEOUT_MS    2000
+#define DRAIN_TIMEOUT_US      (2 * G_USEC_PER_SEC)
+
+/* org.freedesktop.DBus.RequestName flags and replies. */
+#define NAME_FLAG_DO_NOT_QUEUE 4
+#define NAME_PRIMARY_OWNER     1
+#define NAME_EXISTS            3
+#define NAME_ALREADY_OWNER     4
+
+struct _CtDBusService
+{
+  CtStore *store;
+  CtSource *source;
+  CtDBusServiceStateFunc state_func;
+  gpointer state_data;
+  CtDBusFlows *skeleton;
+  GDBusConnection *conn;
+  GCancellable *cancellable;
+  CtSubscriptions *subs;
+  GHashTable *watches; /* subscriber's unique name -> watch id */
+  guint name_lost_sub;
+  gulong closed_handler;
+  guint props_timer;
+  guint64 overruns_seen;
+  gboolean owned;
+  gboolean stopping;
+  guint n_pending; /* async operations that will call back into us */
+};
+
+/* One method call on its way through authorization and work. */
+typedef struct
+{
+  CtDBusService *svc;
+  GDBusMethodInvocation *invocation; /* the reply consumes it */
+  CtQuery *query;
+  int fd;          /* DumpFlows: ours until the stream takes it */
+  guint64 flow_id; /* GetFlow */
+} Call;
+
+static Call *
+call_new (CtDBusService *svc, GDBusMethodInvocation *invocation, CtQuery *query)
+{
+  Call *call = g_new0 (Call, 1);
+
+  call->svc = svc;
+  call->invocation = invocation;
+  call->query = query;
+  call->fd = -1;
+  svc->n_pending++;
+  return call;
+}
+
+static void
+call_free (Call *call)
+{
+  call->svc->n_pending--;
+  ct_query_free (call->query);
+  if (call->fd >= 0)
+    close (call->fd);
+  g_free (call);
+}
+
+/* Replies with error (consuming the invocation) and frees the call. */
+static void
+call_fail (Call *call, const GError *error)
+{
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    g_dbus_method_invocation_return_error_literal (
+        call->invocation, CT_DBUS_ERROR, CT_DBUS_ERROR_FAILED,
+        "conntrackerd is stopping");
+  else if (error->domain == CT_DBUS_ERROR)
+    g_dbus_method_invocation_return_gerror (call->invocation, error);
+  else
+    g_dbus_method_invocation_return_error (call->invocation, CT_DBUS_ERROR,
+                                           CT_DBUS_ERROR_FAILED, "%s",
+                                           error->message);
+  call_free (call);
+}
+
+/* Finishes the authorization step: FALSE (after replying) when denied. */
+static gboolean
+call_authorized (Call *call, GAsyncResult *res)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (ct_authority_check_finish (res, &error)
+      && !g_cancellable_is_cancelled (call->svc->cancellable))
+    return TRUE;
+  if (error == NULL)
+    error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
+  call_fail (call, error);
+  return FALSE;
+}
+
+static void
+authorize (Call *call, CtAction action, GAsyncReadyCallback then)
+{
+  ct_authority_check_async (call->invocation, action, call->svc->cancellable,
+                            then, call);
+}
+
+static GVariant *
+flows_to_variant (GPtrArray *flows)
+{
+  GVariantBuilder b;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("aa{sv}"));
+  for (guint i = 0; i < flows->len; i++)
+    g_variant_builder_add_value (
+        &b, ct_flow_to_variant (g_ptr_array_index (flows, i),
+                                CT_FLOW_VARIANT_DEFAULT));
+  return g_variant_builder_end (&b);
+}
+
+/* --- ListFlows ----------------------------------------------------------- */
+
+static void
+list_authorized (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Call *call = data;
+  CtDBusService *svc = call->svc;
+  g_autoptr (GPtrArray) flows = NULL;
+  guint total = 0;
+
+  if (!call_authorized (call, res))
+    return;
+  flows = ct_query_select (call->query, svc->store, g_get_real_time (), &total);
+  ct_dbus_flows_complete_list_flows (svc->skeleton, call->invocation,
+                                     flows_to_variant (flows), total);
+  call_free (call);
+}
+
+static gboolean
+handle_list_flows (CtDBusFlows *skeleton, GDBusMethodInvocation *invocation,
+                   GVariant *query, gpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  CtQuery *q = ct_query_parse (query, CT_QUERY_LIST, &error);
+
+  if (q == NULL)
+    g_dbus_method_invocation_return_gerror (invocation, error);
+  else
+    authorize (call_new (data, invocation, q), CT_ACTION_READ, list_authorized);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* --- GetFlow ------------------------------------------------------------- */
+
+static void
+get_flow_authorized (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Call *call = data;
+  guint64 id = call->flow_id;
+  CtFlow *flow;
+
+  if (!call_authorized (call, res))
+    return;
+  flow = ct_store_lookup_id (call->svc->store, id);
+  if (flow == NULL)
+    {
+      g_dbus_method_invocation_return_error (
+          call->invocation, CT_DBUS_ERROR, CT_DBUS_ERROR_NO_SUCH_FLOW,
+          "no flow has id %" G_GUINT64_FORMAT
+          " (never, or not any more: it may have been evicted or reset)",
+          id);
+      call_free (call);
+      return;
+    }
+  ct_flow_sort_hits (flow);
+  ct_dbus_flows_complete_get_flow (
+      call->svc->skeleton, call->invocation,
+      ct_flow_to_variant (flow, CT_FLOW_VARIANT_HITS));
+  call_free (call);
+}
+
+static gboolean
+handle_get_flow (CtDBusFlows *skeleton, GDBusMethodInvocation *invocation,
+                 guint64 id, gpointer data)
+{
+  Call *call = call_new (data, invocation, NULL);
+
+  call->flow_id = id;
+  authorize (call, CT_ACTION_READ, get_flow_authorized);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* --- DumpFlows ----------------------------------------------------------- */
+
+static void
+dump_written (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Call *call = data;
+  g_autoptr (GError) error = NULL;
+  guint count = 0;
+
+  if (!ct_dump_stream_finish (res, &count, &error))
+    {
+      g_autoptr (GError) failed = NULL;
+
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          call_fail (call, error);
+          return;
+        }
+      failed = g_error_new (
+          CT_DBUS_ERROR, CT_DBUS_ERROR_FAILED, "writing the dump failed: %s%s",
+          error->message,
+          g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE)
+              ? " (the reader went away)"
+              : "");
+      g_debug ("DumpFlows for %s: %s",
+               g_dbus_method_invocation_get_sender (call->invocation),
+               failed->message);
+      call_fail (call, failed);
+      return;
+    }
+  ct_dbus_flows_complete_dump_flows (call->svc->skeleton, call->invocation,
+                                     count);
+  call_free (call);
+}
+
+static void
+dump_authorized (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Call *call = data;
+  CtDBusService *svc = call->svc;
+  g_autoptr (GPtrArray) flows = NULL;
+  GArray *ids;
+  guint total = 0;
+
+  if (!call_authorized (call, res))
+    return;
+  /* Ids, not pointers: flows may be evicted while the dump is written. */
+  flows = ct_query_select (call->query, svc->store, g_get_real_time (), &total);
+  ids = g_array_sized_new (FALSE, FALSE, sizeof (guint64), flows->len);
+  for (guint i = 0; i < flows->len; i++)
+    g_array_append_val (ids, ((CtFlow *)g_ptr_array_index (flows, i))->id);
+  ct_dump_stream_async (svc->store, ids, call->query->format, call->fd,
+                        svc->cancellable, dump_written, call);
+  call->fd = -1; /* the stream owns it now */
+}
+
+static gboolean
+handle_dump_flows (CtDBusFlows *skeleton, GDBusMethodInvocation *invocation,
+                   GVariant *query, GVariant *fd_handle, gpointer data)
+{
+  GDBusMessage *msg = g_dbus_method_invocation_get_message (invocation);
+  GUnixFDList *fds = g_dbus_message_get_unix_fd_list (msg);
+  gint32 handle = g_variant_get_handle (fd_handle);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (CtQuery) q = ct_query_parse (query, CT_QUERY_DUMP, &error);
+  int fd = -1;
+
+  if (q == NULL)
+    goto fail;
+  if (fds == NULL || handle < 0 || handle >= g_unix_fd_list_get_length (fds))
+    {
+      g_set_error (&error, CT_DBUS_ERROR, CT_DBUS_ERROR_INVALID_QUERY,
+                   "no file descriptor came with the call for handle %d",
+                   handle);
+      goto fail;
+    }
+  fd = g_unix_fd_list_get (fds, handle, &error);
+  if (fd < 0)
+    goto fail;
+  if (!ct_dump_stream_check_fd (fd, &error))
+    {
+      close (fd);
+      goto fail;
+    }
+  {
+    Call *call = call_new (data, invocation, g_steal_pointer (&q));
+
+    call->fd = fd;
+    authorize (call, CT_ACTION_READ, dump_authorized);
+  }
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+
+fail:
+  if (error->domain != CT_DBUS_ERROR)
+    {
+      GError *mapped
+          = g_error_new (CT_DBUS_ERROR, CT_DBUS_ERROR_FAILED,
+                         "cannot use the file descriptor: %s", error->message);
+
+      g_clear_error (&error);
+      error = mapped;
+    }
+  g_dbus_method_invocation_return_gerror (invocation, error);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* --- Reset --------------------------------------------------------------- */
+
+static void
+reset_authorized (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Call *call = data;
+  CtDBusService *svc = call->svc;
+  guint n;
+
+  if (!call_authorized (call, res))
+    return;
+  n = ct_store_get_n_flows (svc->store);
+  ct_store_reset (svc->store);
+  g_message ("store reset by %s: %u flows forgotten",
+             g_dbus_method_invocation_get_sender (call->invocation), n);
+  ct_dbus_flows_complete_reset (svc->skeleton, call->invocation);
+  call_free (call);
+}
+
+static gboolean
+handle_reset (CtDBusFlows *skeleton, GDBusMethodInvocation *invocation,
+              gpointer data)
+{
+  authorize (call_new (data, invocation, NULL), CT_ACTION_RESET,
+             reset_authorized);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* --- Subscribe, Unsubscribe, signals ------------------------------------- */
+
+static const char *
+owner_of (GDBusMethodInvocation *invocation)
+{
+  const char *sender = g_dbus_method_invocation_get_sender (invocation);
+
+  /* A peer-to-peer connection has no sender: the peer is the owner. */
+  return sender != NULL ? sender : "";
+}
+
+static void
+on_subscriber_vanished (GDBusConnection *conn, const char *name, gpointer data)
+{
+  CtDBusService *svc = data;
+  guint n = ct_subscriptions_remove_owner (svc->subs, name);
+
+  g_debug ("%s left the bus: %u subscription(s) dropped", name, n);
+  g_hash_table_remove (svc->watches, name);
+}
+
+static void
+subscribe_authorized (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Call *call = data;
+  CtDBusService *svc = call->svc;
+  const char *owner = owner_of (call->invocation);
+  g_autoptr (GError) error = NULL;
+  CtSubscription *sub;
+
+  if (!call_authorized (call, res))
+    return;
+  sub = ct_subscriptions_add (svc->subs, owner,
+                              ct_query_steal_filter (call->query),
+                              call->query->interval_ms, &error);
+  if (sub == NULL)
+    {
+      call_fail (call, error);
+      return;
+    }
+  if (*owner != '\0' && !g_hash_table_contains (svc->watches, owner))
+    {
+      /* Fires at once if the name is already gone. */
+      guint watch = g_bus_watch_name_on_connection (
+          svc->conn, owner, G_BUS_NAME_WATCHER_FLAGS_NONE, NULL,
+          on_subscriber_vanished, svc, NULL);
+
+      g_hash_table_insert (svc->watches, g_strdup (owner),
+                           GUINT_TO_POINTER (watch));
+    }
+  g_debug ("%s subscribed: id %u, every %u ms", owner,
+           ct_subscription_get_id (sub), ct_subscription_get_interval (sub));
+  ct_dbus_flows_complete_subscribe (svc->skeleton, call->invocation,
+                                    ct_subscription_get_id (sub));
+  call_free (call);
+}
+
+static gboolean
+handle_subscribe (CtDBusFlows *skeleton, GDBusMethodInvocation *invocation,
+                  GVariant *query, gpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  CtQuery *q = ct_query_parse (query, CT_QUERY_SUBSCRIBE, &error);
+
+  if (q == NULL)
+    g_dbus_method_invocation_return_gerror (invocation, error);
+  else
+    authorize (call_new (data, invocation, q), CT_ACTION_READ,
+               subscribe_authorized);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* No authorization: it only ever drops the caller's own subscriptions. */
+static gboolean
+handle_unsubscribe (CtDBusFlows *skeleton, GDBusMethodInvocation *invocation,
+                    guint id, gpointer data)
+{
+  CtDBusService *svc = data;
+  const char *owner = owner_of (invocation);
+
+  if (!ct_subscriptions_remove (svc->subs, owner, id))
+    {
+      g_dbus_method_invocation_return_error (
+          invocation, CT_DBUS_ERROR, CT_DBUS_ERROR_FAILED,
+          "this caller holds no subscription %u", id);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  if (ct_subscriptions_count_owner (svc->subs, owner) == 0)
+    g_hash_table_remove (svc->watches, owner);
+  ct_dbus_flows_complete_unsubscribe (skeleton, invocation);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
+emit (CtDBusService *svc, CtSubscription *sub, const char *signal,
+      GVariant *params)
+{
+  const char *owner = ct_subscription_get_owner (sub);
+  g_autoptr (GError) error = NULL;
+
+  /* Unicast: the generated ct_dbus_flows_emit_* would broadcast. */
+  if (!g_dbus_connection_emit_signal (svc->conn, *owner ? owner : NULL,
+                                      CT_DBUS_PATH, CT_DBUS_INTERFACE, signal,
+                                      params, &error))
+    g_debug ("cannot send %s to %s: %s", signal, owner, error->message);
+}
+
+static void
+emit_flows (CtDBusService *svc, CtSubscription *sub, const char *signal,
+            GArray *ids)
+{
+  for (guint start = 0; start < ids->len; start += CT_SUBSCRIPTION_BATCH)
+    {
+      guint end = MIN (start + CT_SUBSCRIPTION_BATCH, ids->len);
+      GVariantBuilder b;
+      guint n = 0;
+
+      g_variant_builder_init (&b, G_VARIANT_TYPE ("aa{sv}"));
+      for (guint i = start; i < end; i++)
+        {
+          CtFlow *flow = ct_store_lookup_id (svc->store,
+                                             g_array_index (ids, guint64, i));
+
+          if (flow == NULL)
+            continue;
+          g_variant_builder_add_value (
+              &b, ct_flow_to_variant (flow, CT_FLOW_VARIANT_DEFAULT));
+          n++;
+        }
+      if (n == 0)
+        {
+          g_variant_builder_clear (&b);
+          continue;
+        }
+      emit (svc, sub, signal,
+            g_variant_new ("(u@aa{sv})", ct_subscription_get_id (sub),
+                           g_variant_builder_end (&b)));
+    }
+}
+
+static void
+emit_removed (CtDBusService *svc, CtSubscription *sub, GArray *ids,
+              const char *reason)
+{
+  for (guint start = 0; start < ids->len; start += CT_SUBSCRIPTION_BATCH)
+    {
+      guint n = MIN (CT_SUBSCRIPTION_BATCH, ids->len - start);
+      GVariant *array = g_variant_new_fixed_array (
+          G_VARIANT_TYPE_UINT64, &g_array_index (ids, guint64, start), n,
+          sizeof (guint64));
+
+      emit (svc, sub, "FlowsRemoved",
+            g_variant_new ("(u@ats)", ct_subscription_get_id (sub), array,
+                           reason));
+    }
+}
+
+static void
+on_flush (CtSubscription *sub, gpointer data)
+{
+  CtDBusService *svc = data;
+  CtSubscriptionBatch batch;
+  guint id = ct_subscription_get_id (sub);
+
+  if (!ct_subscription_take_batch (sub, &batch) || svc->conn == NULL)
+    {
+      ct_subscription_batch_clear (&batch);
+      return;
+    }
+  emit_flows (svc, sub, "FlowsAdded", batch.added);
+  emit_flows (svc, sub, "FlowsChanged", batch.changed);
+  emit_removed (svc, sub, batch.evicted, "evicted");
+  emit_removed (svc, sub, batch.reset, "reset");
+  if (batch.overruns > 0)
+    emit (svc, sub, "EventsLost",
+          g_variant_new ("(ust)", id, "kernel-overrun", batch.overruns));
+  if (batch.rate_limited > 0)
+    emit (svc, sub, "EventsLost",
+          g_variant_new ("(ust)", id, "rate-limit", batch.rate_limited));
+  ct_subscription_batch_clear (&batch);
+}
+
+/* --- properties ---------------------------------------------------------- */
+
+static void
+update_properties (CtDBusService *svc)
+{
+  const CtStoreStats *st = ct_store_get_stats (svc->store);
+  CtSourceStats none = { 0 };
+  const CtSourceStats *src
+      = svc->source != NULL ? ct_source_get_stats (svc->source) : &none;
+
+  /* The skeleton sends one PropertiesChanged for whatever changed here. */
+  ct_dbus_flows_set_flow_count (svc->skeleton,
+                                ct_store_get_n_flows (svc->store));
+  ct_dbus_flows_set_max_flows (svc->skeleton,
+                               ct_store_get_max_flows (svc->store));
+  ct_dbus_flows_set_events (svc->skeleton, st->events);
+  ct_dbus_flows_set_evicted (svc->skeleton, st->flows_evicted);
+  ct_dbus_flows_set_overruns (svc->skeleton, src->overruns);
+  ct_dbus_flows_set_resyncs (svc->skeleton, src->resyncs);
+
+  if (src->overruns > svc->overruns_seen)
+    ct_subscriptions_note_overruns (svc->subs,
+                                    src->overruns - svc->overruns_seen);
+  svc->overruns_seen = src->overruns;
+}
+
+static gboolean
+on_properties_timer (gpointer data)
+{
+  update_properties (data);
+  return G_SOURCE_CONTINUE;
+}
+
+/* --- the bus and the name ------------------------------------------------ */
+
+static void report (CtDBusService *svc, CtDBusServiceState state,
+                    const char *format, ...) G_GNUC_PRINTF (3, 4);
+
+static void
+report (CtDBusService *svc, CtDBusServiceState state, const char *format, ...)
+{
+  g_autofree char *message = NULL;
+  va_list ap;
+
+  if (svc->stopping)
+    return;
+  va_start (ap, format);
+  message = g_strdup_vprintf (format, ap);
+  va_end (ap);
+  svc->state_func (state, message, svc->state_data);
+}
+
+static void
+on_name_lost (GDBusConnection *conn, const char *sender, const char *path,
+              const char *iface, const char *signal, GVariant *params,
+              gpointer data)
+{
+  CtDBusService *svc = data;
+  const char *name;
+
+  g_variant_get (params, "(&s)", &name);
+  if (!g_str_equal (name, CT_DBUS_NAME) || !svc->owned)
+    return;
+  svc->owned = FALSE;
+  report (svc, CT_DBUS_SERVICE_FAILED,
+          "lost the name " CT_DBUS_NAME " on the system bus");
+}
+
+static void
+on_closed (GDBusConnection *conn, gboolean remote_peer_vanished, GError *error,
+           gpointer data)
+{
+  CtDBusService *svc = data;
+
+  svc->owned = FALSE;
+  report (svc, CT_DBUS_SERVICE_FAILED,
+          "the connection to the system bus closed%s%s",
+          error != NULL ? ": " : "", error != NULL ? error->message : "");
+}
+
+static void
+on_request_name (GObject *source, GAsyncResult *res, gpointer data)
+{
+  CtDBusService *svc = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  guint32 code;
+
+  svc->n_pending--;
+  reply
+      = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), res, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (reply == NULL)
+    {
+      g_dbus_error_strip_remote_error (error);
+      report (svc, CT_DBUS_SERVICE_FAILED,
+              "cannot own " CT_DBUS_NAME
+              " on the system bus: %s (only root may own it, with "
+              "org.conntracker.conf installed in the bus's system.d)",
+              error->message);
+      return;
+    }
+  g_variant_get (reply, "(u)", &code);
+  if (code == NAME_PRIMARY_OWNER || code == NAME_ALREADY_OWNER)
+    {
+      svc->owned = TRUE;
+      report (svc, CT_DBUS_SERVICE_OWNED,
+              "serving " CT_DBUS_INTERFACE " as " CT_DBUS_NAME
+              " on the system bus");
+    }
+  else if (code == NAME_EXISTS)
+    report (svc, CT_DBUS_SERVICE_FAILED,
+            "another process owns " CT_DBUS_NAME
+            " on the system bus (is conntrackerd already running?)");
+  else
+    report (svc, CT_DBUS_SERVICE_FAILED,
+            "the system bus did not give us " CT_DBUS_NAME
+            " (RequestName answered %u)",
+            code);
+}
+
+static void
+on_bus (GObject *source, GAsyncResult *res, gpointer data)
+{
+  CtDBusService *svc = data;
+  g_autoptr (GError) error = NULL;
+  GDBusConnection *conn;
+
+  svc->n_pending--;
+  conn = g_bus_get_finish (res, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (conn == NULL)
+    {
+      report (svc, CT_DBUS_SERVICE_NO_BUS,
+              "no system bus (%s): running without the D-Bus API",
+              error->message);
+      return;
+    }
+  svc->conn = conn;
+  /* Losing the bus is reported and handled (exit 1), not a SIGTERM. */
+  g_dbus_connection_set_exit_on_close (conn, FALSE);
+  svc->closed_handler
+      = g_signal_connect (conn, "closed", G_CALLBACK (on_closed), svc);
+
+  if (!g_dbus_interface_skeleton_export (
+          G_DBUS_INTERFACE_SKELETON (svc->skeleton), conn, CT_DBUS_PATH,
+          &error))
+    {
+      report (svc, CT_DBUS_SERVICE_FAILED, "cannot export %s: %s", CT_DBUS_PATH,
+              error->message);
+      return;
+    }
+  svc->name_lost_sub = g_dbus_connection_signal_subscribe (
+      conn, "org.freedesktop.DBus", "org.freedesktop.DBus", "NameLost",
+      "/org/freedesktop/DBus", CT_DBUS_NAME, G_DBUS_SIGNAL_FLAGS_NONE,
+      on_name_lost, svc, NULL);
+  /* Not g_bus_own_name: its callbacks do not say why a name was refused
+   * (policy or another owner), and the administrator needs to know. */
+  svc->n_pending++;
+  g_dbus_connection_call (
+      conn, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+      "org.freedesktop.DBus", "RequestName",
+      g_variant_new ("(su)", CT_DBUS_NAME, NAME_FLAG_DO_NOT_QUEUE),
+      G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, -1, svc->cancellable,
+      on_request_name, svc);
+}
+
+static void
+unwatch (gpointer watch_id)
+{
+  g_bus_unwatch_name (GPOINTER_TO_UINT (watch_id));
+}
+
+CtDBusService *
+ct_dbus_service_new (CtStore *store, CtSource *source,
+                     CtDBusServiceStateFunc state_func, gpointer user_data)
+{
+  CtDBusService *svc = g_new0 (CtDBusService, 1);
+
+  svc->store = store;
+  svc->source = source;
+  svc->state_func = state_func;
+  svc->state_data = user_data;
+  svc->cancellable = g_cancellable_new ();
+  svc->watches
+      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, unwatch);
+  svc->subs = ct_subscriptions_new (store, on_flush, svc);
+
+  svc->skeleton = ct_dbus_flows_skeleton_new ();
+  g_signal_connect (svc->skeleton, "handle-list-flows",
+                    G_CALLBACK (handle_list_flows), svc);
+  g_signal_connect (svc->skeleton, "handle-get-flow",
+                    G_CALLBACK (handle_get_flow), svc);
+  g_signal_connect (svc->skeleton, "handle-dump-flows",
+                    G_CALLBACK (handle_dump_flows), svc);
+  g_signal_connect (svc->skeleton, "handle-reset", G_CALLBACK (handle_reset),
+                    svc);
+  g_signal_connect (svc->skeleton, "handle-subscribe",
+                    G_CALLBACK (handle_subscribe), svc);
+  g_signal_connect (svc->skeleton, "handle-unsubscribe",
+                    G_CALLBACK (handle_unsubscribe), svc);
+
+  ct_dbus_flows_set_version (svc->skeleton, PACKAGE_VERSION);
+  ct_dbus_flows_set_api_version (svc->skeleton, CT_DBUS_API_VERSION);
+  ct_dbus_flows_set_start_time (svc->skeleton, g_get_real_time ());
+  ct_dbus_flows_set_tracing_mode (svc->skeleton, "off");
+  if (source != NULL)
+    svc->overruns_seen = ct_source_get_stats (source)->overruns;
+  update_properties (svc);
+  svc->props_timer
+      = g_timeout_add_seconds (PROPERTIES_INTERVAL_S, on_properties_timer, svc);
+  return svc;
+}
+
+void
+ct_dbus_service_start (CtDBusService *svc)
+{
+  svc->n_pending++;
+  g_bus_get (G_BUS_TYPE_SYSTEM, svc->cancellable, on_bus, svc);
+}
+
+void
+ct_dbus_service_stop (CtDBusService *svc)
+{
+  svc->stopping = TRUE;
+  if (svc->conn == NULL)
+    return;
+  if (svc->owned)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GVariant) reply = NULL;
+
+      /* Blocking, bounded: the loop has stopped, and a successor (or bus
+       * activation) should find the name free before we write the dump. */
+      reply = g_dbus_connection_call_sync (
+          svc->conn, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+          "org.freedesktop.DBus", "ReleaseName",
+          g_variant_new ("(s)", CT_DBUS_NAME), G_VARIANT_TYPE ("(u)"),
+          G_DBUS_CALL_FLAGS_NONE, RELEASE_TIMEOUT_MS, NULL, &error);
+      if (reply == NULL)
+        g_warning ("cannot release " CT_DBUS_NAME ": %s", error->message);
+      svc->owned = FALSE;
+    }
+  if (g_dbus_interface_skeleton_get_connection (
+          G_DBUS_INTERFACE_SKELETON (svc->skeleton))
+      != NULL)
+    g_dbus_interface_skeleton_unexport (
+        G_DBUS_INTERFACE_SKELETON (svc->skeleton));
+}
+
+static gboolean
+on_drain_tick (gpointer data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+on_flushed (GObject *source, GAsyncResult *res, gpointer data)
+{
+  CtDBusService *svc = data;
+
+  g_dbus_connection_flush_finish (G_DBUS_CONNECTION (source), res, NULL);
+  svc->n_pending--;
+}
+
+/* Runs the main context until nothing calls back into us any more, or
+ * DRAIN_TIMEOUT_US passed. */
+static void
+drain (CtDBusService *svc)
+{
+  gint64 deadline = g_get_monotonic_time () + DRAIN_TIMEOUT_US;
+  guint tick;
+
+  if (svc->n_pending == 0)
+    return;
+  tick = g_timeout_add (50, on_drain_tick, NULL);
+  while (svc->n_pending > 0 && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (tick);
+  if (svc->n_pending > 0)
+    g_warning ("%u D-Bus operation(s) did not finish while stopping",
+               svc->n_pending);
+}
+
+void
+ct_dbus_service_free (CtDBusService *svc)
+{
+  if (svc == NULL)
+    return;
+  svc->stopping = TRUE;
+  g_cancellable_cancel (svc->cancellable);
+  /* Cancelled calls still complete through the main context; let them,
+   * so that every caller gets its reply and nothing points at us. */
+  drain (svc);
+  if (svc->conn != NULL && !g_dbus_connection_is_closed (svc->conn))
+    {
+      /* Those replies must leave before the process does. */
+      svc->n_pending++;
+      g_dbus_connection_flush (svc->conn, NULL, on_flushed, svc);
+      drain (svc);
+    }
+  g_clear_handle_id (&svc->props_timer, g_source_remove);
+  g_hash_table_destroy (svc->watches);
+  ct_subscriptions_free (svc->subs);
+  if (svc->conn != NULL)
+    {
+      if (svc->name_lost_sub != 0)
+        g_dbus_connection_signal_unsubscribe (svc->conn, svc->name_lost_sub);
+      g_clear_signal_handler (&svc->closed_handler, svc->conn);
+    }
+  if (g_dbus_interface_skeleton_get_connection (
+          G_DBUS_INTERFACE_SKELETON (svc->skeleton))
+      != NULL)
+    g_dbus_interface_skeleton_unexport (
+        G_DBUS_INTERFACE_SKELETON (svc->skeleton));
+  g_object_unref (svc->skeleton);
+  g_clear_object (&svc->conn);
+  g_object_unref (svc->cancellable);
+  g_free (svc);
+}
