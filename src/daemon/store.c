@@ -219,27 +219,32 @@ ct_store_apply (CtStore *store, const CtConnEvent *ev, gint64 now)
     {
       /* First sight of this entry, whichever message brought it. */
       flow->connections++;
-      if (ev->type == CT_EVENT_DESTROY || !ev->has_id)
+      if (ev->type != CT_EVENT_DESTROY && ev->has_id)
         {
-          CtConn once = { 0 };
-
-          conn_counters (&once, flow, ev);
-          goto notify;
+          conn = g_new0 (CtConn, 1);
+          conn->id = ev->id;
+          conn->orig = orig;
+          conn->flow_key = key;
+          g_hash_table_insert (store->conns, GUINT_TO_POINTER (ev->id), conn);
+          flow->active++;
         }
-      conn = g_new0 (CtConn, 1);
-      conn->id = ev->id;
-      conn->orig = orig;
-      conn->flow_key = key;
-      g_hash_table_insert (store->conns, GUINT_TO_POINTER (ev->id), conn);
-      flow->active++;
     }
 
-  conn->generation = store->generation;
-  conn_counters (conn, flow, ev);
-  if (ev->type == CT_EVENT_DESTROY)
-    conn_end (store, conn);
+  if (conn != NULL)
+    {
+      conn->generation = store->generation;
+      conn_counters (conn, flow, ev);
+      if (ev->type == CT_EVENT_DESTROY)
+        conn_end (store, conn);
+    }
+  else
+    {
+      /* Seen once and already gone (or no id): count what it carried. */
+      CtConn once = { 0 };
 
-notify:
+      conn_counters (&once, flow, ev);
+    }
+
   if (created)
     {
       if (g_hash_table_size (store->pending) > 0)
