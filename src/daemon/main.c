@@ -16,6 +16,7 @@
 #include "dbus-service.h"
 #include "dump-file.h"
 #include "flow.h"
+#include "state-file.h"
 #include "store.h"
 #include "tracking-table.h"
 
@@ -159,11 +160,53 @@ on_bus_state (CtDBusServiceState state, const char *message, gpointer data)
     }
 }
 
+/* Flows from the previous run come back before the first event, so the
+ * initial dump reconciles them with what the kernel has now. */
+static void
+load_state (CtDaemon *d)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *aside = NULL;
+
+  if (d->opts.state_file == NULL)
+    return;
+  if (ct_state_file_load (d->store, d->opts.state_file, &aside, &error))
+    {
+      if (ct_store_get_n_flows (d->store) > 0)
+        g_message ("restored %u flows from %s", ct_store_get_n_flows (d->store),
+                   d->opts.state_file);
+      return;
+    }
+  if (aside != NULL)
+    g_warning ("cannot use the saved state: %s; set it aside as %s and "
+               "starting empty",
+               error->message, aside);
+  else
+    g_warning ("cannot use the saved state: %s; starting empty",
+               error->message);
+}
+
+static void
+save_state (CtDaemon *d)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (d->opts.state_file == NULL)
+    return;
+  if (!ct_state_file_save (d->store, d->opts.state_file, &error))
+    g_warning ("cannot save the flows: %s", error->message);
+  else
+    g_message ("saved %u flows to %s", ct_store_get_n_flows (d->store),
+               d->opts.state_file);
+}
+
 static void
 write_dump (CtDaemon *d)
 {
   g_autoptr (GError) error = NULL;
 
+  if (d->opts.output == NULL)
+    return;
   if (!ct_dump_write (d->store, d->opts.format, d->opts.output, &error))
     g_warning ("cannot write the dump: %s", error->message);
   else if (!g_str_equal (d->opts.output, "-"))
@@ -255,6 +298,7 @@ run (CtDaemon *d)
 
   d->store = ct_store_new (d->opts.max_flows, d->opts.fold_ports);
   ct_store_add_listener (d->store, &eviction_logger, d);
+  load_state (d);
 
   /* Our own table switches conntrack on: without a rule that needs it the
    * kernel tracks nothing in this network namespace. */
@@ -288,7 +332,7 @@ run (CtDaemon *d)
   if (sd_watchdog_enabled (0, &watchdog_usec) > 0 && watchdog_usec > 0)
     g_timeout_add (MAX (watchdog_usec / 2000, 1), on_watchdog_timer, d);
 
-  if (!d->opts.daemonize)
+  if (!d->opts.daemonize && d->opts.output != NULL)
     g_message ("recording flows; the dump goes to %s on SIGUSR1 and at exit "
                "(Ctrl-C)",
                g_str_equal (d->opts.output, "-") ? "standard output"
@@ -299,6 +343,7 @@ run (CtDaemon *d)
    * while we write the dump. */
   if (d->service != NULL)
     ct_dbus_service_stop (d->service);
+  save_state (d);
   write_dump (d);
   {
     g_autofree char *counters = describe_counters (d);
