@@ -44,8 +44,9 @@ now_s (void)
 static void
 usage (void)
 {
-  fprintf (stderr, "usage: ct-flood -d DST_IPV4 -n COUNT [-r RATE] [-t SECONDS] "
-                   "[-b BATCH]\n");
+  fprintf (stderr,
+           "usage: ct-flood -d DST_IPV4 -n COUNT [-r RATE] [-t SECONDS] "
+           "[-b BATCH]\n");
   exit (2);
 }
 
@@ -127,8 +128,8 @@ main (int argc, char **argv)
           if (due > t)
             {
               double wait = due - t;
-              struct timespec ts = { (time_t)wait,
-                                     (long)((wait - (time_t)wait) * 1e9) };
+              struct timespec ts
+                  = { (time_t)wait, (long)((wait - (time_t)wait) * 1e9) };
 
               nanosleep (&ts, NULL);
               continue;
@@ -143,7 +144,8 @@ main (int argc, char **argv)
         {
           unsigned long k = done + i;
 
-          addrs[i].sin_addr.s_addr = htonl (ntohl (base.s_addr) + 1 + (uint32_t)(k / PORTS));
+          addrs[i].sin_addr.s_addr
+              = htonl (ntohl (base.s_addr) + 1 + (uint32_t)(k / PORTS));
           addrs[i].sin_port = htons ((uint16_t)(BASE_PORT + k % PORTS));
         }
       r = sendmmsg (fd, msgs, (unsigned)n, 0);
@@ -164,8 +166,9 @@ main (int argc, char **argv)
   getrusage (RUSAGE_SELF, &ru);
   double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6
                + (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-  printf ("sent=%lu errors=%lu seconds=%.3f rate=%.0f cpu=%.3f first_error=%s\n",
-          sent, errors, secs, secs > 0 ? (double)sent / secs : 0.0, cpu,
-          first_errno ? strerror (first_errno) : "none");
+  printf (
+      "sent=%lu errors=%lu seconds=%.3f rate=%.0f cpu=%.3f first_error=%s\n",
+      sent, errors, secs, secs > 0 ? (double)sent / secs : 0.0, cpu,
+      first_errno ? strerror (first_errno) : "none");
   return 0;
 }
