@@ -23,7 +23,11 @@
 #define CONN_TYPE  "(uayaytt)"
 #define IMAGE_TYPE "(uta" FLOW_TYPE "a" CONN_TYPE ")"
 
-G_DEFINE_QUARK (ct - state - error - quark, ct_state_error)
+GQuark
+ct_state_error_quark (void)
+{
+  return g_quark_from_static_string ("ct-state-error-quark");
+}
 
 static GVariant *
 bytes_variant (const void *data, gsize len)
@@ -256,7 +260,7 @@ ct_store_load (CtStore *store, GBytes *image, GError **error)
       g_set_error (error, CT_STATE_ERROR, CT_STATE_ERROR_VERSION,
                    "state file has format version %u; this conntrackerd "
                    "reads version %u",
-                   version, STATE_VERSION);
+                   version, (guint)STATE_VERSION);
       return FALSE;
     }
 
