@@ -34,6 +34,42 @@ add_nat (JsonBuilder *b, const char *name, const CtFlowKey *k,
   json_builder_end_object (b);
 }
 
+static void
+add_string (JsonBuilder *b, const char *name, const char *value)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_string_value (b, value);
+}
+
+/* One trace hit. family, handle and rule only when known (nft hits);
+ * directions lists the ways packets went: "original", "reply". */
+static void
+add_hit (JsonBuilder *b, const CtTraceHit *hit)
+{
+  json_builder_begin_object (b);
+  if (hit->family != NULL)
+    add_string (b, "family", hit->family);
+  add_string (b, "table", hit->table);
+  add_string (b, "chain", hit->chain);
+  add_string (b, "type", ct_hit_type_to_string (hit->type));
+  add_int (b, "position", hit->position);
+  if (hit->handle != 0)
+    add_int (b, "handle", (gint64)hit->handle);
+  add_string (b, "verdict", ct_verdict_to_string (hit->verdict));
+  if (hit->rule != NULL)
+    add_string (b, "rule", hit->rule);
+  json_builder_set_member_name (b, "directions");
+  json_builder_begin_array (b);
+  if (hit->directions & CT_HIT_ORIGINAL)
+    json_builder_add_string_value (b, "original");
+  if (hit->directions & CT_HIT_REPLY)
+    json_builder_add_string_value (b, "reply");
+  json_builder_end_array (b);
+  add_int (b, "count", (gint64)hit->count);
+  add_int (b, "last_seen_us", hit->last_seen);
+  json_builder_end_object (b);
+}
+
 void
 ct_json_append_flow (GString *out, const CtFlow *flow)
 {
@@ -79,25 +115,18 @@ ct_json_append_flow (GString *out, const CtFlow *flow)
   add_int (b, "first_seen_us", flow->first_seen);
   add_int (b, "last_seen_us", flow->last_seen);
 
+  json_builder_set_member_name (b, "denied");
+  json_builder_add_boolean_value (b, (flow->flags & CT_FLOW_DENIED) != 0);
   json_builder_set_member_name (b, "hits");
   json_builder_begin_array (b);
   for (guint i = 0; flow->hits != NULL && i < flow->hits->len; i++)
-    {
-      const CtTraceHit *hit = g_ptr_array_index (flow->hits, i);
-
-      json_builder_begin_object (b);
-      json_builder_set_member_name (b, "table");
-      json_builder_add_string_value (b, hit->table);
-      json_builder_set_member_name (b, "chain");
-      json_builder_add_string_value (b, hit->chain);
-      json_builder_set_member_name (b, "type");
-      json_builder_add_string_value (b, ct_hit_type_to_string (hit->type));
-      add_int (b, "position", hit->position);
-      add_int (b, "count", (gint64)hit->count);
-      add_int (b, "last_seen_us", hit->last_seen);
-      json_builder_end_object (b);
-    }
+    add_hit (b, g_ptr_array_index (flow->hits, i));
   json_builder_end_array (b);
+  if (flow->blame != NULL)
+    {
+      json_builder_set_member_name (b, "blame");
+      add_hit (b, flow->blame);
+    }
   json_builder_end_object (b);
 
   root = json_builder_get_root (b);

@@ -4,13 +4,18 @@
 #include <polkit/polkit.h>
 
 #include "ct-error.h"
+#include "log-ids.h"
 
 typedef struct
 {
   GDBusMethodInvocation *invocation;
   CtAction action;
   gboolean interactive;
+  /* A peer-to-peer connection: the kernel's credentials say who it is.
+   * Its messages' sender field is whatever the peer wrote: never used. */
+  gboolean peer;
   gint64 uid; /* -1 until known */
+  gint64 pid; /* peers only; -1 when unknown */
   /* Ours: cancelled by the caller's cancellable or by the timeout. */
   GCancellable *cancellable;
   GCancellable *parent;
@@ -48,32 +53,77 @@ check_free (gpointer p)
   g_free (c);
 }
 
+/* The bus vouches for the sender of a message on a bus connection; on a
+ * peer-to-peer connection there is none. */
+static gboolean
+is_peer_connection (GDBusConnection *conn)
+{
+  return (g_dbus_connection_get_flags (conn)
+          & G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION)
+         == 0;
+}
+
+/* One line per decision, with journal fields (log-ids.h); reading is
+ * logged at debug level only. reason: "root" or "polkit" when allowed,
+ * the caller's error message when denied. */
 static void
-log_decision (Check *c, const char *decision)
+log_decision (Check *c, gboolean allowed, const char *reason)
 {
   GDBusMethodInvocation *inv = c->invocation;
-  const char *sender = g_dbus_method_invocation_get_sender (inv);
+  const char *method = g_dbus_method_invocation_get_method_name (inv);
+  const char *caller
+      = c->peer ? "peer" : g_dbus_method_invocation_get_sender (inv);
+  const char *action = ct_action_get_id (c->action);
+  char uid[24], pid[24];
+  const char *fields[2 * 8 + 1];
   g_autofree char *who = NULL;
+  guint n = 0;
 
+  if (caller == NULL)
+    caller = "unknown";
+  fields[n++] = "CT_POLKIT_ACTION";
+  fields[n++] = action;
+  fields[n++] = "CT_METHOD";
+  fields[n++] = method;
+  fields[n++] = "CT_DECISION";
+  fields[n++] = allowed ? "allowed" : "denied";
+  fields[n++] = "CT_REASON";
+  fields[n++] = reason;
+  fields[n++] = "CT_CALLER";
+  fields[n++] = caller;
+  fields[n++] = "CT_TRANSPORT";
+  fields[n++] = c->peer ? "peer" : "bus";
   if (c->uid >= 0)
-    who = g_strdup_printf ("%s (uid %" G_GINT64_FORMAT ")",
-                           sender != NULL ? sender : "peer", c->uid);
+    {
+      g_snprintf (uid, sizeof uid, "%" G_GINT64_FORMAT, c->uid);
+      fields[n++] = "CT_CALLER_UID";
+      fields[n++] = uid;
+    }
+  if (c->pid > 0)
+    {
+      g_snprintf (pid, sizeof pid, "%" G_GINT64_FORMAT, c->pid);
+      fields[n++] = "CT_CALLER_PID";
+      fields[n++] = pid;
+    }
+  fields[n] = NULL;
+
+  if (c->peer && c->pid > 0)
+    who = g_strdup_printf ("a peer (uid %s, pid %s)", uid, pid);
+  else if (c->uid >= 0)
+    who = g_strdup_printf ("%s (uid %s)", caller, uid);
   else
-    who = g_strdup (sender != NULL ? sender : "peer");
-  if (c->action == CT_ACTION_READ)
-    g_debug ("authorization: %s from %s for %s: %s",
-             g_dbus_method_invocation_get_method_name (inv), who,
-             ct_action_get_id (c->action), decision);
-  else
-    g_message ("authorization: %s from %s for %s: %s",
-               g_dbus_method_invocation_get_method_name (inv), who,
-               ct_action_get_id (c->action), decision);
+    who = g_strdup (c->peer ? "a peer" : caller);
+  ct_log_event (c->action == CT_ACTION_READ ? G_LOG_LEVEL_DEBUG
+                                            : G_LOG_LEVEL_MESSAGE,
+                CT_LOG_ID_AUTHORIZATION, fields,
+                "authorization: %s from %s for %s: %s%s%s", method, who, action,
+                allowed ? "allowed (" : "denied: ", reason, allowed ? ")" : "");
 }
 
 static void
 allow (GTask *task, const char *why)
 {
-  log_decision (g_task_get_task_data (task), why);
+  log_decision (g_task_get_task_data (task), TRUE, why);
   g_task_return_boolean (task, TRUE);
   g_object_unref (task);
 }
@@ -85,14 +135,12 @@ deny (GTask *task, const char *format, ...)
 {
   Check *c = g_task_get_task_data (task);
   g_autofree char *message = NULL;
-  g_autofree char *decision = NULL;
   va_list ap;
 
   va_start (ap, format);
   message = g_strdup_vprintf (format, ap);
   va_end (ap);
-  decision = g_strconcat ("denied: ", message, NULL);
-  log_decision (c, decision);
+  log_decision (c, FALSE, message);
   g_task_return_new_error (task, CT_DBUS_ERROR, CT_DBUS_ERROR_NOT_AUTHORIZED,
                            "%s", message);
   g_object_unref (task);
@@ -144,7 +192,7 @@ on_checked (GObject *source, GAsyncResult *res, gpointer data)
       return;
     }
   if (polkit_authorization_result_get_is_authorized (result))
-    allow (task, "allowed by polkit");
+    allow (task, "polkit");
   else if (polkit_authorization_result_get_dismissed (result))
     deny (task, "authentication for %s was dismissed", action);
   else if (polkit_authorization_result_get_is_challenge (result))
@@ -161,7 +209,6 @@ on_authority (GObject *source, GAsyncResult *res, gpointer data)
 {
   GTask *task = data;
   Check *c = g_task_get_task_data (task);
-  const char *sender = g_dbus_method_invocation_get_sender (c->invocation);
   g_autoptr (GError) error = NULL;
   g_autoptr (PolkitAuthority) authority = NULL;
   g_autoptr (PolkitSubject) subject = NULL;
@@ -176,22 +223,17 @@ on_authority (GObject *source, GAsyncResult *res, gpointer data)
       return;
     }
 
-  if (sender != NULL)
-    subject = polkit_system_bus_name_new (sender);
-  else
+  if (!c->peer)
+    subject = polkit_system_bus_name_new (
+        g_dbus_method_invocation_get_sender (c->invocation));
+  else if (c->pid <= 0)
     {
-      GCredentials *creds = g_dbus_connection_get_peer_credentials (
-          g_dbus_method_invocation_get_connection (c->invocation));
-      pid_t pid = creds != NULL ? g_credentials_get_unix_pid (creds, NULL) : -1;
-
-      if (pid <= 0)
-        {
-          deny (task, "the peer's process is unknown, so polkit cannot "
-                      "decide; only root may use this connection");
-          return;
-        }
-      subject = polkit_unix_process_new_for_owner (pid, 0, (gint)c->uid);
+      deny (task, "the peer's process is unknown, so polkit cannot "
+                  "decide; only root may use this connection");
+      return;
     }
+  else
+    subject = polkit_unix_process_new_for_owner ((gint)c->pid, 0, (gint)c->uid);
   if (c->interactive)
     flags |= POLKIT_CHECK_AUTHORIZATION_FLAGS_ALLOW_USER_INTERACTION;
   polkit_authority_check_authorization (
@@ -207,7 +249,7 @@ decide_for_uid (GTask *task, guint32 uid)
   c->uid = uid;
   if (uid == 0)
     {
-      allow (task, "allowed (root)");
+      allow (task, "root");
       return;
     }
   polkit_authority_get_async (c->cancellable, on_authority, task);
@@ -267,7 +309,9 @@ ct_authority_check_async (GDBusMethodInvocation *invocation, CtAction action,
   g_task_set_source_tag (task, ct_authority_check_async);
   c->invocation = g_object_ref (invocation);
   c->action = action;
+  c->peer = is_peer_connection (conn);
   c->uid = -1;
+  c->pid = -1;
   c->interactive = (g_dbus_message_get_flags (msg)
                     & G_DBUS_MESSAGE_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION)
                    != 0;
@@ -284,13 +328,15 @@ ct_authority_check_async (GDBusMethodInvocation *invocation, CtAction action,
                                           : CT_AUTHORITY_TIMEOUT_S,
                                       on_timeout, c);
 
-  if (sender == NULL)
+  if (c->peer)
     {
-      /* A peer-to-peer connection: the kernel told us who is there. */
+      /* The kernel told us who is there (SO_PEERCRED, at connect). */
       GCredentials *creds = g_dbus_connection_get_peer_credentials (conn);
       uid_t uid = creds != NULL ? g_credentials_get_unix_user (creds, NULL)
                                 : (uid_t)-1;
 
+      if (creds != NULL)
+        c->pid = g_credentials_get_unix_pid (creds, NULL);
       if (uid == (uid_t)-1)
         {
           deny (task, "the peer's credentials are unknown");

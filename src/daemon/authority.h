@@ -20,10 +20,13 @@ typedef enum
 const char *ct_action_get_id (CtAction action);
 
 /* Decides whether the caller of invocation may perform action: uid 0 at
- * once (asking the bus for the uid, or the peer credentials on a
- * peer-to-peer connection), everyone else through polkit. The decision is
- * logged: at message level for privileged actions, debug for reading.
- * Does not reply to invocation. */
+ * once, everyone else through polkit. On a bus connection the bus names
+ * the caller (GetConnectionUnixUser, polkit's system-bus-name subject); on
+ * a peer-to-peer connection only the kernel's credentials count (uid, and
+ * the pid for polkit's unix-process subject), never the message's sender
+ * field, which the peer writes itself. The decision is logged with
+ * MESSAGE_ID CT_LOG_ID_AUTHORIZATION (log-ids.h): at message level for
+ * privileged actions, debug for reading. Does not reply to invocation. */
 void ct_authority_check_async (GDBusMethodInvocation *invocation,
                                CtAction action, GCancellable *cancellable,
                                GAsyncReadyCallback callback,

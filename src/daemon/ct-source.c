@@ -9,6 +9,7 @@
 #include <glib-unix.h>
 #include <libmnl/libmnl.h>
 
+#include "log-ids.h"
 #include "nlmsg-walk.h"
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_compat.h>
@@ -49,6 +50,8 @@ struct _CtSource
   guint rcvbuf_requested; /* what we asked for; the kernel reports double */
   gint64 last_overrun_log;
   guint64 overruns_at_last_log;
+  gint64 last_resync_log;
+  guint64 resyncs_at_last_log;
 
   struct mmsghdr msgs[BATCH];
   struct iovec iov[BATCH];
@@ -113,12 +116,18 @@ on_overrun (CtSource *self)
   if (self->last_overrun_log == 0
       || now - self->last_overrun_log >= OVERRUN_LOG_INTERVAL_US)
     {
-      g_warning ("ctnetlink event overrun: events were lost (%" G_GUINT64_FORMAT
-                 " overrun(s) since the last report, %" G_GUINT64_FORMAT
-                 " in all); receive buffer now %u bytes; resyncing from a "
-                 "full dump",
-                 self->stats.overruns - self->overruns_at_last_log,
-                 self->stats.overruns, self->stats.rcvbuf);
+      guint64 since = self->stats.overruns - self->overruns_at_last_log;
+
+      ct_log_event (
+          G_LOG_LEVEL_WARNING, CT_LOG_ID_OVERRUN,
+          CT_LOG_FIELDS ("CT_OVERRUNS", CT_LOG_U64 (self->stats.overruns),
+                         "CT_OVERRUNS_SINCE_REPORT", CT_LOG_U64 (since),
+                         "CT_RCVBUF", CT_LOG_U64 (self->stats.rcvbuf)),
+          "ctnetlink event overrun: events were lost (%" G_GUINT64_FORMAT
+          " overrun(s) since the last report, %" G_GUINT64_FORMAT
+          " in all); receive buffer now %u bytes; resyncing from a "
+          "full dump",
+          since, self->stats.overruns, self->stats.rcvbuf);
       self->last_overrun_log = now;
       self->overruns_at_last_log = self->stats.overruns;
     }
@@ -250,7 +259,34 @@ finish_dump (CtSource *self, int error)
         self->ready (self->ready_data);
     }
   else
-    self->stats.resyncs++;
+    {
+      gint64 now = g_get_monotonic_time ();
+
+      self->stats.resyncs++;
+      /* Like overruns: every resync counted, one line per interval. */
+      if (self->last_resync_log == 0
+          || now - self->last_resync_log >= OVERRUN_LOG_INTERVAL_US)
+        {
+          const CtStoreStats *st = ct_store_get_stats (self->store);
+          guint64 since = self->stats.resyncs - self->resyncs_at_last_log;
+
+          ct_log_event (
+              G_LOG_LEVEL_MESSAGE, CT_LOG_ID_RESYNC,
+              CT_LOG_FIELDS (
+                  "CT_RESYNCS", CT_LOG_U64 (self->stats.resyncs),
+                  "CT_RESYNCS_SINCE_REPORT", CT_LOG_U64 (since), "CT_CONNS",
+                  CT_LOG_U64 (ct_store_get_n_conns (self->store)),
+                  "CT_CONNS_RECONCILED", CT_LOG_U64 (st->conns_reconciled)),
+              "resync completed: a full dump applied, %u live conntrack "
+              "entries (%" G_GUINT64_FORMAT
+              " resync(s) since the last report, %" G_GUINT64_FORMAT
+              " in all; %" G_GUINT64_FORMAT " entries found gone in all)",
+              ct_store_get_n_conns (self->store), since, self->stats.resyncs,
+              st->conns_reconciled);
+          self->last_resync_log = now;
+          self->resyncs_at_last_log = self->stats.resyncs;
+        }
+    }
 
   if (self->resync_pending)
     {

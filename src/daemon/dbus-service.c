@@ -1,5 +1,7 @@
 /* dbus-service.c — the D-Bus face of the daemon. Every method is answered
- * asynchronously: validate the arguments, authorize, then do the work. */
+ * asynchronously: validate the arguments, authorize, then do the work. The
+ * same skeleton is exported on the system bus connection and on every
+ * peer-to-peer connection (peer-server.c). */
 #include "config.h"
 
 #include "dbus-service.h"
@@ -12,12 +14,18 @@
 #include "ct-error.h"
 #include "dump-stream.h"
 #include "flow-variant.h"
+#include "log-ids.h"
+#include "peer-server.h"
 #include "query.h"
 #include "subscriptions.h"
 
 #define PROPERTIES_INTERVAL_S 1
 #define RELEASE_TIMEOUT_MS    2000
 #define DRAIN_TIMEOUT_US      (2 * G_USEC_PER_SEC)
+
+/* Subscription owners of peer-to-peer connections: "peer:N", which no bus
+ * name can be (unique names start with ':'). */
+#define PEER_OWNER_PREFIX "peer:"
 
 /* org.freedesktop.DBus.RequestName flags and replies. */
 #define NAME_FLAG_DO_NOT_QUEUE 4
@@ -36,6 +44,10 @@ struct _CtDBusService
   GCancellable *cancellable;
   CtSubscriptions *subs;
   GHashTable *watches; /* subscriber's unique name -> watch id */
+  CtPeerServer *peer_server;
+  GHashTable *peers;       /* GDBusConnection * -> Peer * (owned) */
+  GHashTable *peer_owners; /* "peer:N" -> Peer * */
+  guint64 peer_seq;
   guint name_lost_sub;
   gulong closed_handler;
   guint props_timer;
@@ -44,6 +56,15 @@ struct _CtDBusService
   gboolean stopping;
   guint n_pending; /* async operations that will call back into us */
 };
+
+/* One peer-to-peer connection. */
+typedef struct
+{
+  CtDBusService *svc;
+  GDBusConnection *conn;
+  char *owner; /* "peer:N" */
+  gulong closed_handler;
+} Peer;
 
 /* One method call on its way through authorization and work. */
 typedef struct
@@ -115,6 +136,38 @@ authorize (Call *call, CtAction action, GAsyncReadyCallback then)
 {
   ct_authority_check_async (call->invocation, action, call->svc->cancellable,
                             then, call);
+}
+
+static Peer *
+peer_of (CtDBusService *svc, GDBusMethodInvocation *invocation)
+{
+  return g_hash_table_lookup (
+      svc->peers, g_dbus_method_invocation_get_connection (invocation));
+}
+
+/* Who holds the caller's subscriptions: its unique name on the bus, or
+ * "peer:N" for a peer-to-peer connection (whose messages' sender field is
+ * the peer's own invention). NULL once a peer's connection closed. */
+static const char *
+owner_of (CtDBusService *svc, GDBusMethodInvocation *invocation)
+{
+  Peer *peer = peer_of (svc, invocation);
+
+  if (peer != NULL)
+    return peer->owner;
+  if (svc->conn == NULL
+      || g_dbus_method_invocation_get_connection (invocation) != svc->conn)
+    return NULL;
+  return g_dbus_method_invocation_get_sender (invocation);
+}
+
+/* The caller, for the log. */
+static const char *
+caller_of (CtDBusService *svc, GDBusMethodInvocation *invocation)
+{
+  const char *owner = owner_of (svc, invocation);
+
+  return owner != NULL ? owner : "a closed peer connection";
 }
 
 static GVariant *
@@ -226,8 +279,7 @@ dump_written (GObject *source, GAsyncResult *res, gpointer data)
           g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE)
               ? " (the reader went away)"
               : "");
-      g_debug ("DumpFlows for %s: %s",
-               g_dbus_method_invocation_get_sender (call->invocation),
+      g_debug ("DumpFlows for %s: %s", caller_of (call->svc, call->invocation),
                failed->message);
       call_fail (call, failed);
       return;
@@ -321,8 +373,11 @@ reset_authorized (GObject *source, GAsyncResult *res, gpointer data)
     return;
   n = ct_store_get_n_flows (svc->store);
   ct_store_reset (svc->store);
-  g_message ("store reset by %s: %u flows forgotten",
-             g_dbus_method_invocation_get_sender (call->invocation), n);
+  ct_log_event (G_LOG_LEVEL_MESSAGE, CT_LOG_ID_STORE_RESET,
+                CT_LOG_FIELDS ("CT_FLOWS", CT_LOG_U64 (n), "CT_CALLER",
+                               caller_of (svc, call->invocation)),
+                "store reset by %s: %u flows forgotten",
+                caller_of (svc, call->invocation), n);
   ct_dbus_flows_complete_reset (svc->skeleton, call->invocation);
   call_free (call);
 }
@@ -337,15 +392,6 @@ handle_reset (CtDBusFlows *skeleton, GDBusMethodInvocation *invocation,
 }
 
 /* --- Subscribe, Unsubscribe, signals ------------------------------------- */
-
-static const char *
-owner_of (GDBusMethodInvocation *invocation)
-{
-  const char *sender = g_dbus_method_invocation_get_sender (invocation);
-
-  /* A peer-to-peer connection has no sender: the peer is the owner. */
-  return sender != NULL ? sender : "";
-}
 
 static void
 on_subscriber_vanished (GDBusConnection *conn, const char *name, gpointer data)
@@ -362,12 +408,21 @@ subscribe_authorized (GObject *source, GAsyncResult *res, gpointer data)
 {
   Call *call = data;
   CtDBusService *svc = call->svc;
-  const char *owner = owner_of (call->invocation);
+  const char *owner;
   g_autoptr (GError) error = NULL;
   CtSubscription *sub;
 
   if (!call_authorized (call, res))
     return;
+  /* Now, not before: a peer that closed meanwhile subscribes nothing. */
+  owner = owner_of (svc, call->invocation);
+  if (owner == NULL)
+    {
+      error = g_error_new_literal (CT_DBUS_ERROR, CT_DBUS_ERROR_FAILED,
+                                   "the connection closed");
+      call_fail (call, error);
+      return;
+    }
   sub = ct_subscriptions_add (svc->subs, owner,
                               ct_query_steal_filter (call->query),
                               call->query->interval_ms, &error);
@@ -376,7 +431,8 @@ subscribe_authorized (GObject *source, GAsyncResult *res, gpointer data)
       call_fail (call, error);
       return;
     }
-  if (*owner != '\0' && !g_hash_table_contains (svc->watches, owner))
+  if (!g_str_has_prefix (owner, PEER_OWNER_PREFIX)
+      && !g_hash_table_contains (svc->watches, owner))
     {
       /* Fires at once if the name is already gone. */
       guint watch = g_bus_watch_name_on_connection (
@@ -414,9 +470,9 @@ handle_unsubscribe (CtDBusFlows *skeleton, GDBusMethodInvocation *invocation,
                     guint id, gpointer data)
 {
   CtDBusService *svc = data;
-  const char *owner = owner_of (invocation);
+  const char *owner = owner_of (svc, invocation);
 
-  if (!ct_subscriptions_remove (svc->subs, owner, id))
+  if (owner == NULL || !ct_subscriptions_remove (svc->subs, owner, id))
     {
       g_dbus_method_invocation_return_error (
           invocation, CT_DBUS_ERROR, CT_DBUS_ERROR_FAILED,
@@ -434,12 +490,27 @@ emit (CtDBusService *svc, CtSubscription *sub, const char *signal,
       GVariant *params)
 {
   const char *owner = ct_subscription_get_owner (sub);
+  GDBusConnection *conn = svc->conn;
+  const char *destination = owner;
   g_autoptr (GError) error = NULL;
 
+  if (g_str_has_prefix (owner, PEER_OWNER_PREFIX))
+    {
+      Peer *peer = g_hash_table_lookup (svc->peer_owners, owner);
+
+      /* The peer is the only one on its connection. */
+      conn = peer != NULL ? peer->conn : NULL;
+      destination = NULL;
+    }
+  if (conn == NULL)
+    {
+      g_variant_unref (g_variant_ref_sink (params));
+      return;
+    }
   /* Unicast: the generated ct_dbus_flows_emit_* would broadcast. */
-  if (!g_dbus_connection_emit_signal (svc->conn, *owner ? owner : NULL,
-                                      CT_DBUS_PATH, CT_DBUS_INTERFACE, signal,
-                                      params, &error))
+  if (!g_dbus_connection_emit_signal (conn, destination, CT_DBUS_PATH,
+                                      CT_DBUS_INTERFACE, signal, params,
+                                      &error))
     g_debug ("cannot send %s to %s: %s", signal, owner, error->message);
 }
 
@@ -500,7 +571,7 @@ on_flush (CtSubscription *sub, gpointer data)
   CtSubscriptionBatch batch;
   guint id = ct_subscription_get_id (sub);
 
-  if (!ct_subscription_take_batch (sub, &batch) || svc->conn == NULL)
+  if (!ct_subscription_take_batch (sub, &batch))
     {
       ct_subscription_batch_clear (&batch);
       return;
@@ -549,6 +620,115 @@ on_properties_timer (gpointer data)
 {
   update_properties (data);
   return G_SOURCE_CONTINUE;
+}
+
+/* --- peer-to-peer connections ------------------------------------------- */
+
+static void
+peer_free (gpointer data)
+{
+  Peer *peer = data;
+  GDBusInterfaceSkeleton *skeleton
+      = G_DBUS_INTERFACE_SKELETON (peer->svc->skeleton);
+
+  g_hash_table_remove (peer->svc->peer_owners, peer->owner);
+  g_clear_signal_handler (&peer->closed_handler, peer->conn);
+  if (g_dbus_interface_skeleton_has_connection (skeleton, peer->conn))
+    g_dbus_interface_skeleton_unexport_from_connection (skeleton, peer->conn);
+  g_object_unref (peer->conn);
+  g_free (peer->owner);
+  g_free (peer);
+}
+
+/* A closed connection takes its subscriptions with it. */
+static void
+drop_peer (CtDBusService *svc, GDBusConnection *conn)
+{
+  Peer *peer = g_hash_table_lookup (svc->peers, conn);
+  guint n;
+
+  if (peer == NULL)
+    return;
+  n = ct_subscriptions_remove_owner (svc->subs, peer->owner);
+  g_debug ("%s closed its connection: %u subscription(s) dropped", peer->owner,
+           n);
+  g_hash_table_remove (svc->peers, conn);
+}
+
+static void
+on_peer_closed (GDBusConnection *conn, gboolean remote_peer_vanished,
+                GError *error, gpointer data)
+{
+  drop_peer (data, conn);
+}
+
+/* An authenticated peer-to-peer connection (peer-server.c): the same
+ * object as on the bus, then messages flow. */
+static void
+on_peer (GDBusConnection *conn, gpointer data)
+{
+  CtDBusService *svc = data;
+  GCredentials *creds = g_dbus_connection_get_peer_credentials (conn);
+  g_autoptr (GError) error = NULL;
+  Peer *peer;
+
+  if (svc->stopping)
+    {
+      g_dbus_connection_close (conn, NULL, NULL, NULL);
+      return;
+    }
+  if (!g_dbus_interface_skeleton_export (
+          G_DBUS_INTERFACE_SKELETON (svc->skeleton), conn, CT_DBUS_PATH,
+          &error))
+    {
+      g_warning ("cannot serve a peer-to-peer connection: %s", error->message);
+      g_dbus_connection_close (conn, NULL, NULL, NULL);
+      return;
+    }
+  peer = g_new0 (Peer, 1);
+  peer->svc = svc;
+  peer->conn = g_object_ref (conn);
+  peer->owner = g_strdup_printf (PEER_OWNER_PREFIX "%" G_GUINT64_FORMAT,
+                                 ++svc->peer_seq);
+  peer->closed_handler
+      = g_signal_connect (conn, "closed", G_CALLBACK (on_peer_closed), svc);
+  g_hash_table_insert (svc->peers, conn, peer);
+  g_hash_table_insert (svc->peer_owners, peer->owner, peer);
+  g_debug ("%s connected: uid %d, pid %d", peer->owner,
+           creds != NULL ? (int)g_credentials_get_unix_user (creds, NULL) : -1,
+           creds != NULL ? (int)g_credentials_get_unix_pid (creds, NULL) : -1);
+  g_dbus_connection_start_message_processing (conn);
+  /* It may have closed before the handler was connected. */
+  if (g_dbus_connection_is_closed (conn))
+    drop_peer (svc, conn);
+}
+
+gboolean
+ct_dbus_service_listen (CtDBusService *svc, const char *listen_path,
+                        GError **error)
+{
+  const char *const *addresses;
+  int adopted;
+
+  g_return_val_if_fail (svc->peer_server == NULL, FALSE);
+  svc->peer_server = ct_peer_server_new (on_peer, svc);
+  adopted = ct_peer_server_adopt_systemd (svc->peer_server, error);
+  if (adopted < 0)
+    return FALSE;
+  if (listen_path != NULL
+      && !ct_peer_server_listen (svc->peer_server, listen_path, error))
+    return FALSE;
+  addresses = ct_peer_server_get_addresses (svc->peer_server);
+  for (int i = 0; addresses[i] != NULL; i++)
+    g_message ("serving " CT_DBUS_INTERFACE " peer to peer at %s%s",
+               addresses[i], i < adopted ? " (socket from systemd)" : "");
+  return TRUE;
+}
+
+guint
+ct_dbus_service_get_n_peers (CtDBusService *svc)
+{
+  return g_hash_table_size (svc->peers);
 }
 
 /* --- the bus and the name ------------------------------------------------ */
@@ -706,6 +886,8 @@ ct_dbus_service_new (CtStore *store, CtSource *source,
   svc->cancellable = g_cancellable_new ();
   svc->watches
       = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, unwatch);
+  svc->peers = g_hash_table_new_full (NULL, NULL, NULL, peer_free);
+  svc->peer_owners = g_hash_table_new (g_str_hash, g_str_equal);
   svc->subs = ct_subscriptions_new (store, on_flush, svc);
 
   svc->skeleton = ct_dbus_flows_skeleton_new ();
@@ -745,6 +927,10 @@ void
 ct_dbus_service_stop (CtDBusService *svc)
 {
   svc->stopping = TRUE;
+  /* No new peers; the socket we created goes. Open peers stay until
+   * ct_dbus_service_free (calls in flight get their replies). */
+  if (svc->peer_server != NULL)
+    ct_peer_server_stop (svc->peer_server);
   if (svc->conn == NULL)
     return;
   if (svc->owned)
@@ -763,11 +949,10 @@ ct_dbus_service_stop (CtDBusService *svc)
         g_warning ("cannot release " CT_DBUS_NAME ": %s", error->message);
       svc->owned = FALSE;
     }
-  if (g_dbus_interface_skeleton_get_connection (
-          G_DBUS_INTERFACE_SKELETON (svc->skeleton))
-      != NULL)
-    g_dbus_interface_skeleton_unexport (
-        G_DBUS_INTERFACE_SKELETON (svc->skeleton));
+  if (g_dbus_interface_skeleton_has_connection (
+          G_DBUS_INTERFACE_SKELETON (svc->skeleton), svc->conn))
+    g_dbus_interface_skeleton_unexport_from_connection (
+        G_DBUS_INTERFACE_SKELETON (svc->skeleton), svc->conn);
 }
 
 static gboolean
@@ -783,6 +968,21 @@ on_flushed (GObject *source, GAsyncResult *res, gpointer data)
 
   g_dbus_connection_flush_finish (G_DBUS_CONNECTION (source), res, NULL);
   svc->n_pending--;
+}
+
+static void
+flush_connection (CtDBusService *svc, GDBusConnection *conn)
+{
+  if (conn == NULL || g_dbus_connection_is_closed (conn))
+    return;
+  svc->n_pending++;
+  g_dbus_connection_flush (conn, NULL, on_flushed, svc);
+}
+
+static void
+close_peer (gpointer key, gpointer value, gpointer data)
+{
+  g_dbus_connection_close (key, NULL, NULL, NULL);
 }
 
 /* Runs the main context until nothing calls back into us any more, or
@@ -810,17 +1010,27 @@ ct_dbus_service_free (CtDBusService *svc)
   if (svc == NULL)
     return;
   svc->stopping = TRUE;
+  if (svc->peer_server != NULL)
+    ct_peer_server_stop (svc->peer_server);
   g_cancellable_cancel (svc->cancellable);
   /* Cancelled calls still complete through the main context; let them,
    * so that every caller gets its reply and nothing points at us. */
   drain (svc);
-  if (svc->conn != NULL && !g_dbus_connection_is_closed (svc->conn))
-    {
-      /* Those replies must leave before the process does. */
-      svc->n_pending++;
-      g_dbus_connection_flush (svc->conn, NULL, on_flushed, svc);
-      drain (svc);
-    }
+  /* Those replies must leave before the process does. */
+  flush_connection (svc, svc->conn);
+  {
+    GHashTableIter iter;
+    gpointer conn;
+
+    g_hash_table_iter_init (&iter, svc->peers);
+    while (g_hash_table_iter_next (&iter, &conn, NULL))
+      flush_connection (svc, conn);
+  }
+  drain (svc);
+  g_clear_pointer (&svc->peer_server, ct_peer_server_free);
+  g_hash_table_foreach (svc->peers, close_peer, NULL);
+  g_hash_table_destroy (svc->peers);
+  g_hash_table_destroy (svc->peer_owners);
   g_clear_handle_id (&svc->props_timer, g_source_remove);
   g_hash_table_destroy (svc->watches);
   ct_subscriptions_free (svc->subs);

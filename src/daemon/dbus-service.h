@@ -1,7 +1,8 @@
-/* dbus-service.h — org.conntracker.Flows on the system bus: owns the name,
- * exports the object, answers the methods once authority.c allows them,
- * turns subscription batches into unicast signals and keeps the
- * properties current. Reads the store; only Reset changes it. */
+/* dbus-service.h — org.conntracker.Flows on the system bus and peer to
+ * peer: owns the name, exports the object (on the bus connection and on
+ * every peer-to-peer connection), answers the methods once authority.c
+ * allows them, turns subscription batches into unicast signals and keeps
+ * the properties current. Reads the store; only Reset changes it. */
 #pragma once
 
 #include "ct-source.h"
@@ -42,8 +43,25 @@ CtDBusService *ct_dbus_service_new (CtStore *store, CtSource *source,
  * through state_func. */
 void ct_dbus_service_start (CtDBusService *service);
 
+/* Also serves the interface peer to peer, with or without
+ * ct_dbus_service_start: on the listening sockets systemd passed
+ * (conntrackerd.socket, through sd_listen_fds) and, when listen_path is
+ * not NULL, on a socket created there (mode 0666, a stale socket
+ * replaced, removed again at stop). Each connection authenticates with
+ * EXTERNAL and gets the same methods, the same polkit checks (on the
+ * peer's kernel credentials) and its own subscriptions, which end when it
+ * closes. TRUE with nothing to do when there is neither; FALSE with a
+ * message fit for "conntrackerd: MESSAGE" when a socket is unusable. Call
+ * at most once, after ct_dbus_service_new. */
+gboolean ct_dbus_service_listen (CtDBusService *service,
+                                 const char *listen_path, GError **error);
+
+/* Peer-to-peer connections open now. */
+guint ct_dbus_service_get_n_peers (CtDBusService *service);
+
 /* Releases the name (waiting at most 2 s for the bus) and unexports the
- * object, so clients and a successor see the service go at once. */
+ * object, so clients and a successor see the service go at once; stops
+ * accepting peers and removes the socket of ct_dbus_service_listen. */
 void ct_dbus_service_stop (CtDBusService *service);
 
 /* Cancels what is in flight (calls get Failed) and waits, briefly, for it

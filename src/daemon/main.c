@@ -16,8 +16,10 @@
 #include "dbus-service.h"
 #include "dump-file.h"
 #include "flow.h"
+#include "log-ids.h"
 #include "state-file.h"
 #include "store.h"
+#include "tracing.h"
 #include "tracking-table.h"
 
 #define STATUS_INTERVAL_S     2
@@ -30,6 +32,7 @@ typedef struct
   CtStore *store;
   CtSource *source;
   CtTrackingTable *tracking;
+  CtTracing *tracing;
   CtDBusService *service;
   gboolean dump_ready; /* the initial dump is in the store */
   gboolean bus_ready;  /* the name is ours, or there is no bus to serve on */
@@ -91,7 +94,13 @@ on_flow_removed (const CtFlow *flow, CtFlowRemoval why, gpointer data)
   if (d->last_evict_log != 0 && now - d->last_evict_log < EVICT_LOG_INTERVAL_US)
     return;
   label = ct_flow_legacy_label (&flow->key);
-  g_message (
+  ct_log_event (
+      G_LOG_LEVEL_MESSAGE, CT_LOG_ID_EVICTED,
+      CT_LOG_FIELDS ("CT_EVICTED", CT_LOG_U64 (st->flows_evicted),
+                     "CT_EVICTED_SINCE_REPORT",
+                     CT_LOG_U64 (st->flows_evicted - d->evicted_at_last_log),
+                     "CT_MAX_FLOWS",
+                     CT_LOG_U64 (ct_store_get_max_flows (d->store))),
       "store full (%u flows): evicted %" G_GUINT64_FORMAT
       " least recently seen flow(s) since the last report, e.g. %s "
       "%s -> %s port %u (total evicted %" G_GUINT64_FORMAT ")",
@@ -118,6 +127,14 @@ maybe_ready (CtDaemon *d)
   d->ready = TRUE;
   sd_notify (0, "READY=1");
   notify_status (d);
+  ct_log_event (G_LOG_LEVEL_MESSAGE, CT_LOG_ID_STARTED,
+                CT_LOG_FIELDS ("CT_VERSION", PACKAGE_VERSION, "CT_FLOWS",
+                               CT_LOG_U64 (ct_store_get_n_flows (d->store)),
+                               "CT_CONNS",
+                               CT_LOG_U64 (ct_store_get_n_conns (d->store))),
+                "conntrackerd %s started: %u flows, %u live conntrack entries",
+                PACKAGE_VERSION, ct_store_get_n_flows (d->store),
+                ct_store_get_n_conns (d->store));
 }
 
 static void
@@ -292,10 +309,6 @@ run (CtDaemon *d)
    * kill the daemon. */
   signal (SIGPIPE, SIG_IGN);
 
-  if (!d->opts.no_trace)
-    g_message ("rule tracing is not available in this version; recording "
-               "flows only (as with -c)");
-
   d->store = ct_store_new (d->opts.max_flows, d->opts.fold_ports);
   ct_store_add_listener (d->store, &eviction_logger, d);
   load_state (d);
@@ -317,14 +330,35 @@ run (CtDaemon *d)
       return EXIT_FAILURE;
     }
 
+  /* -c: flows only. Otherwise the tracer's chains join the owned table. */
+  if (!d->opts.no_trace)
+    {
+      CtTracingConfig tc = { .window_s = d->opts.trace_window,
+                             .set_size = d->opts.trace_set_size };
+
+      if (ct_trace_mode_from_string (d->opts.trace_mode, &tc.mode, &error))
+        d->tracing = ct_tracing_start (d->store, d->tracking, &tc, &error);
+      if (d->tracing == NULL)
+        {
+          g_printerr ("conntrackerd: cannot start rule tracing: %s\n",
+                      error->message);
+          return EXIT_FAILURE;
+        }
+    }
+
   d->loop = g_main_loop_new (NULL, FALSE);
+  /* The API: on the bus unless --no-bus, and peer to peer on the socket
+   * of conntrackerd.socket and on --listen's. */
+  d->service = ct_dbus_service_new (d->store, d->source, on_bus_state, d);
+  if (!ct_dbus_service_listen (d->service, d->opts.listen, &error))
+    {
+      g_printerr ("conntrackerd: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
   if (d->opts.no_bus)
     d->bus_ready = TRUE;
   else
-    {
-      d->service = ct_dbus_service_new (d->store, d->source, on_bus_state, d);
-      ct_dbus_service_start (d->service);
-    }
+    ct_dbus_service_start (d->service);
   g_unix_signal_add (SIGINT, on_quit, d);
   g_unix_signal_add (SIGTERM, on_quit, d);
   g_unix_signal_add (SIGUSR1, on_sigusr1, d);
@@ -347,8 +381,18 @@ run (CtDaemon *d)
   write_dump (d);
   {
     g_autofree char *counters = describe_counters (d);
+    const CtSourceStats *src = ct_source_get_stats (d->source);
+    const CtStoreStats *st = ct_store_get_stats (d->store);
 
-    g_message ("stopped; counters: %s", counters);
+    ct_log_event (G_LOG_LEVEL_MESSAGE, CT_LOG_ID_STOPPED,
+                  CT_LOG_FIELDS ("CT_EVENTS", CT_LOG_U64 (src->messages),
+                                 "CT_OVERRUNS", CT_LOG_U64 (src->overruns),
+                                 "CT_RESYNCS", CT_LOG_U64 (src->resyncs),
+                                 "CT_EVICTED", CT_LOG_U64 (st->flows_evicted),
+                                 "CT_FLOWS",
+                                 CT_LOG_U64 (ct_store_get_n_flows (d->store)),
+                                 "CT_EXIT_STATUS", CT_LOG_U64 (d->exit_status)),
+                  "stopped; counters: %s", counters);
   }
   return d->exit_status;
 }
@@ -381,6 +425,7 @@ main (int argc, char **argv)
    * goes right after it, so no event reaches its store listener again. */
   g_clear_pointer (&d.service, ct_dbus_service_free);
   g_clear_pointer (&d.source, ct_source_free);
+  g_clear_pointer (&d.tracing, ct_tracing_stop);
   g_clear_pointer (&d.tracking, ct_tracking_table_free);
   g_clear_pointer (&d.store, ct_store_free);
   g_clear_pointer (&d.loop, g_main_loop_unref);

@@ -4,6 +4,8 @@
  * before confirmation into a denied flow. */
 #include "store-private.h"
 
+#include <linux/netfilter/nf_conntrack_common.h>
+
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -91,16 +93,37 @@ key_from_packet (CtStore *store, const CtPacketTuple *t, gboolean reverse,
     ct_flow_key_fold (key);
 }
 
-static void
-update_blame (CtFlow *flow, CtTraceHit *hit, guint8 direction)
+/* Conntrack's view of the packet: known established/related, known new,
+ * or not known (chains before conntrack's hook, older kernels). */
+static gboolean
+state_is (const CtTraceEvent *ev, guint32 bits)
 {
-  /* A drop or reject decides the flow; otherwise the last accept its
-   * original direction met is the rule that let it through. */
+  return ev != NULL && ev->has_ct_state && (ev->ct_state & bits) != 0;
+}
+
+static void
+update_blame (CtFlow *flow, CtTraceHit *hit, guint8 direction,
+              const CtTraceEvent *ev)
+{
+  CtTraceHit *blame = flow->blame;
+
+  /* A drop or reject decides the flow. Otherwise the accept that let its
+   * first packet through does: the last accept a new packet met (later
+   * chains decide), not the accepts later packets meet ("ct state
+   * established accept", a raw table's accept before conntrack); without
+   * conntrack's state, the first rule's accept, over a policy's. */
   if (hit->verdict == CT_VERDICT_DROP || hit->verdict == CT_VERDICT_REJECT)
     flow->blame = hit;
-  else if (hit->verdict == CT_VERDICT_ACCEPT && (direction & CT_HIT_ORIGINAL)
-           && (flow->blame == NULL
-               || flow->blame->verdict == CT_VERDICT_ACCEPT))
+  else if (hit->verdict != CT_VERDICT_ACCEPT || !(direction & CT_HIT_ORIGINAL))
+    return;
+  else if (blame == NULL)
+    flow->blame = hit;
+  else if (blame->verdict != CT_VERDICT_ACCEPT
+           || state_is (ev, NF_CT_STATE_BIT (IP_CT_ESTABLISHED)
+                                | NF_CT_STATE_BIT (IP_CT_RELATED)))
+    return;
+  else if (state_is (ev, NF_CT_STATE_BIT (IP_CT_NEW))
+           || (hit->type == CT_HIT_RULE && blame->type == CT_HIT_POLICY))
     flow->blame = hit;
 }
 
@@ -127,7 +150,7 @@ record (CtStore *store, CtFlow *flow, const CtTraceEvent *ev, guint8 direction,
       store->stats.trace_hits_dropped++;
       return;
     }
-  update_blame (flow, hit, direction);
+  update_blame (flow, hit, direction, ev);
 }
 
 /* The flow a hit belongs to and the direction the packet went in. */
@@ -199,7 +222,14 @@ ct_store_apply_trace (CtStore *store, const CtTraceEvent *ev, gint64 now)
       store->stats.trace_unmatched++;
       return;
     }
-  key_from_packet (store, &ev->tuple, FALSE, &key);
+  /* A reply can come before the NEW event too (the events arrive on
+   * another socket): it waits under its flow's key. */
+  key_from_packet (store, &ev->tuple, TRUE, &key);
+  if ((ev->has_ct_direction && ev->ct_reply)
+      || g_hash_table_contains (store->pending, &key))
+    direction = CT_HIT_REPLY;
+  else
+    key_from_packet (store, &ev->tuple, FALSE, &key);
   flow = g_hash_table_lookup (store->pending, &key);
   if (flow == NULL)
     {
@@ -213,14 +243,17 @@ ct_store_apply_trace (CtStore *store, const CtTraceEvent *ev, gint64 now)
       g_hash_table_insert (store->pending, &flow->key, flow);
     }
   flow->last_seen = now;
-  record (store, flow, ev, CT_HIT_ORIGINAL, now);
+  record (store, flow, ev, direction, now);
 }
 
-/* Moves the waiting hits of `from` into `flow`, keeping counts, and
- * decides the blame again in the order the hits came. */
+/* Moves the waiting hits of `from` into `flow`, keeping counts; the hit
+ * that decided the waiting packets decides for the flow too (a drop, or
+ * an accept when the flow has no drop against it). */
 static void
 merge_hits (CtStore *store, CtFlow *flow, CtFlow *from)
 {
+  CtTraceHit *decided = NULL;
+
   for (guint i = 0; from->hits != NULL && i < from->hits->len; i++)
     {
       const CtTraceHit *h = g_ptr_array_index (from->hits, i);
@@ -233,9 +266,15 @@ merge_hits (CtStore *store, CtFlow *flow, CtFlow *from)
           continue;
         }
       hit->count += h->count - 1;
-      update_blame (flow, hit, h->directions);
       store->stats.trace_hits += h->count;
+      if (h == from->blame)
+        decided = hit;
     }
+  if (decided == NULL)
+    return;
+  if (decided->verdict != CT_VERDICT_ACCEPT || flow->blame == NULL
+      || flow->blame->verdict == CT_VERDICT_ACCEPT)
+    flow->blame = decided;
 }
 
 void

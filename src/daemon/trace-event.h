@@ -20,6 +20,10 @@ typedef struct
   guint32 ct_id;
   gboolean has_ct_direction;
   gboolean ct_reply;
+  /* Conntrack's state bits for the packet (NF_CT_STATE_BIT: 2
+   * established, 4 related, 8 new), when the kernel said. */
+  gboolean has_ct_state;
+  guint32 ct_state;
 
   /* The rule: borrowed strings, copied by the store. */
   const char *family; /* nft table family, NULL for xtables */

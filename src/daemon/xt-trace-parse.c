@@ -125,6 +125,19 @@ parse_trace_line (const char *s, gsize n, CtXtTrace *out)
                             &out->position);
 }
 
+gboolean
+ct_xt_trace_parse_prefix (const char *prefix, gsize len, CtXtTrace *out)
+{
+  if (len < strlen (TRACE_PREFIX)
+      || memcmp (prefix, TRACE_PREFIX, strlen (TRACE_PREFIX)) != 0)
+    return FALSE;
+  prefix += strlen (TRACE_PREFIX);
+  len -= strlen (TRACE_PREFIX);
+  if (len > 0 && prefix[len - 1] == ' ')
+    len--;
+  return parse_trace_line (prefix, len, out);
+}
+
 static guint8
 packet_family (guint8 nfgen_family, const struct nlattr *hdr_attr)
 {
@@ -201,11 +214,7 @@ ct_xt_trace_parse (const struct nlmsghdr *nlh, CtXtTrace *out)
   if (out->family == AF_UNSPEC)
     return CT_PARSE_IGNORED;
 
-  prefix += strlen (TRACE_PREFIX);
-  prefix_len -= strlen (TRACE_PREFIX);
-  if (prefix_len > 0 && prefix[prefix_len - 1] == ' ')
-    prefix_len--;
-  if (!parse_trace_line (prefix, prefix_len, out))
+  if (!ct_xt_trace_parse_prefix (prefix, prefix_len, out))
     return CT_PARSE_INVALID;
 
   if (tb[NFULA_PACKET_HDR] != NULL)

@@ -56,4 +56,11 @@ typedef struct
  * prefix: only the kernel's exact shape is accepted, nothing more. */
 CtParseResult ct_xt_trace_parse (const struct nlmsghdr *nlh, CtXtTrace *out);
 
+/* The prefix check alone: TRUE when `prefix` (len bytes, no NUL needed) is
+ * "TRACE: table:chain:type:N" of the kernel's shape, with table, chain,
+ * type and position filled in. What a LOG/NFLOG rule's prefix would be
+ * taken for (xt-save-parse.c uses it to spot prefixes that forge one). */
+gboolean ct_xt_trace_parse_prefix (const char *prefix, gsize len,
+                                   CtXtTrace *out);
+
 G_END_DECLS

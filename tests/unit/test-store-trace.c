@@ -221,6 +221,75 @@ test_hit_bound (void)
   g_assert_cmpuint (ct_store_get_stats (store)->trace_hits_dropped, ==, 3);
 }
 
+/* A reply can be read before the NEW event (another socket): it waits
+ * under its flow and joins it as a reply hit. */
+static void
+test_reply_before_new (void)
+{
+  g_autoptr (CtStore) store = ct_store_new (100, TRUE);
+  CtTraceEvent in = hit4 (IPPROTO_UDP, "10.0.0.1", 40000, "10.0.0.2", 53,
+                          "input", CT_HIT_RULE, 1, CT_VERDICT_ACCEPT);
+  CtTraceEvent out = hit4 (IPPROTO_UDP, "10.0.0.2", 53, "10.0.0.1", 40000,
+                           "output", CT_HIT_RULE, 3, CT_VERDICT_ACCEPT);
+  CtConnEvent ct = conn4 (9, IPPROTO_UDP, "10.0.0.1", 40000, "10.0.0.2", 53);
+  CtFlow *flow;
+
+  out.has_ct_direction = TRUE;
+  out.ct_reply = TRUE;
+  ct_store_apply_trace (store, &in, 1 * S);
+  ct_store_apply_trace (store, &out, 1 * S + 5);
+  g_assert_cmpuint (ct_store_get_n_pending_traces (store), ==, 1);
+  ct_store_apply (store, &ct, 1 * S + 10);
+  flow = only_flow (store);
+  g_assert_cmpuint (flow->hits->len, ==, 2);
+  for (guint i = 0; i < 2; i++)
+    {
+      const CtTraceHit *h = g_ptr_array_index (flow->hits, i);
+
+      g_assert_cmpuint (h->directions, ==,
+                        g_str_equal (h->chain, "output") ? CT_HIT_REPLY
+                                                         : CT_HIT_ORIGINAL);
+    }
+  g_assert_cmpstr (flow->blame->chain, ==, "input");
+}
+
+/* The accept that let the first (new) packet through stays the blame:
+ * not the raw table's accept before conntrack, not "ct state
+ * established accept" of later packets. */
+static void
+test_blame_is_the_new_packets_accept (void)
+{
+  g_autoptr (CtStore) store = ct_store_new (100, TRUE);
+  CtConnEvent ct = conn4 (11, IPPROTO_TCP, "10.0.0.1", 40000, "10.0.0.2", 22);
+  CtTraceEvent raw = hit4 (IPPROTO_TCP, "10.0.0.1", 40000, "10.0.0.2", 22,
+                           "raw-pre", CT_HIT_RULE, 1, CT_VERDICT_ACCEPT);
+  CtTraceEvent web = hit4 (IPPROTO_TCP, "10.0.0.1", 40000, "10.0.0.2", 22,
+                           "web", CT_HIT_RULE, 2, CT_VERDICT_ACCEPT);
+  CtTraceEvent est = hit4 (IPPROTO_TCP, "10.0.0.1", 40000, "10.0.0.2", 22,
+                           "input", CT_HIT_RULE, 1, CT_VERDICT_ACCEPT);
+  CtFlow *flow;
+
+  web.has_ct_state = TRUE;
+  web.ct_state = NF_CT_STATE_BIT (IP_CT_NEW);
+  est.has_ct_state = TRUE;
+  est.ct_state = NF_CT_STATE_BIT (IP_CT_ESTABLISHED);
+  ct_store_apply (store, &ct, 1 * S);
+  ct_store_apply_trace (store, &raw, 1 * S); /* SYN */
+  ct_store_apply_trace (store, &web, 1 * S);
+  ct_store_apply_trace (store, &raw, 2 * S); /* ACK */
+  ct_store_apply_trace (store, &est, 2 * S);
+  flow = only_flow (store);
+  g_assert_cmpstr (flow->blame->chain, ==, "web");
+
+  /* Without conntrack's state: the first rule accept, not later ones. */
+  ct_store_reset (store);
+  web.has_ct_state = est.has_ct_state = FALSE;
+  ct_store_apply (store, &ct, 3 * S);
+  ct_store_apply_trace (store, &web, 3 * S);
+  ct_store_apply_trace (store, &est, 4 * S);
+  g_assert_cmpstr (only_flow (store)->blame->chain, ==, "web");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -237,5 +306,8 @@ main (int argc, char **argv)
   g_test_add_func ("/store-trace/icmp-error-is-reply-of-inner-flow",
                    test_icmp_error_is_reply_of_inner_flow);
   g_test_add_func ("/store-trace/hit-bound", test_hit_bound);
+  g_test_add_func ("/store-trace/reply-before-new", test_reply_before_new);
+  g_test_add_func ("/store-trace/blame-is-the-new-packets-accept",
+                   test_blame_is_the_new_packets_accept);
   return g_test_run ();
 }
