@@ -108,11 +108,22 @@ print_fields (GVariant *flow, gint64 now)
 }
 
 static void
+add_hit_cell (CtTextTable *table, GVariant *hit, const char *key)
+{
+  const char *s;
+
+  ct_text_table_add_cell (table,
+                          g_variant_lookup (hit, key, "&s", &s) ? s : "-");
+}
+
+/* The rules the flow passed, in the legacy order (table, chain, type,
+ * position), each with what it did and its text. */
+static void
 print_hits (GVariant *flow, gint64 now)
 {
   g_autoptr (GVariant) hits
       = g_variant_lookup_value (flow, "hits", G_VARIANT_TYPE ("aa{sv}"));
-  g_autoptr (CtTextTable) table = ct_text_table_new (6);
+  g_autoptr (CtTextTable) table = ct_text_table_new (10);
   g_autofree char *rendered = NULL;
   GVariantIter iter;
   GVariant *hit;
@@ -120,32 +131,37 @@ print_hits (GVariant *flow, gint64 now)
   if (hits == NULL || g_variant_n_children (hits) == 0)
     return;
 
-  /* Translators: column headers of the rule hits in `show`. */
-  ct_text_table_set_column (table, 0, _ ("TABLE"), FALSE);
-  ct_text_table_set_column (table, 1, _ ("CHAIN"), FALSE);
-  ct_text_table_set_column (table, 2, _ ("TYPE"), FALSE);
-  ct_text_table_set_column (table, 3, _ ("POSITION"), TRUE);
-  ct_text_table_set_column (table, 4, _ ("COUNT"), TRUE);
-  ct_text_table_set_column (table, 5, _ ("LAST SEEN"), FALSE);
+  /* Translators: column headers of the rule hits in `show`. FAMILY is
+   * the nftables table's family (ip, ip6, inet, …); DIRECTION says which
+   * packets met the rule (original, reply or both). */
+  ct_text_table_set_column (table, 0, _ ("FAMILY"), FALSE);
+  ct_text_table_set_column (table, 1, _ ("TABLE"), FALSE);
+  ct_text_table_set_column (table, 2, _ ("CHAIN"), FALSE);
+  ct_text_table_set_column (table, 3, _ ("TYPE"), FALSE);
+  ct_text_table_set_column (table, 4, _ ("POSITION"), TRUE);
+  ct_text_table_set_column (table, 5, _ ("VERDICT"), FALSE);
+  ct_text_table_set_column (table, 6, _ ("DIRECTION"), FALSE);
+  ct_text_table_set_column (table, 7, _ ("COUNT"), TRUE);
+  ct_text_table_set_column (table, 8, _ ("LAST SEEN"), FALSE);
+  ct_text_table_set_column (table, 9, _ ("RULE"), FALSE);
 
   g_variant_iter_init (&iter, hits);
   while ((hit = g_variant_iter_next_value (&iter)) != NULL)
     {
-      const char *s;
       guint32 position;
       guint64 count;
       gint64 last_seen;
 
-      ct_text_table_add_cell (
-          table, g_variant_lookup (hit, "table", "&s", &s) ? s : "?");
-      ct_text_table_add_cell (
-          table, g_variant_lookup (hit, "chain", "&s", &s) ? s : "?");
-      ct_text_table_add_cell (
-          table, g_variant_lookup (hit, "type", "&s", &s) ? s : "?");
-      if (g_variant_lookup (hit, "position", "u", &position))
+      add_hit_cell (table, hit, "family");
+      add_hit_cell (table, hit, "table");
+      add_hit_cell (table, hit, "chain");
+      add_hit_cell (table, hit, "type");
+      if (g_variant_lookup (hit, "position", "u", &position) && position > 0)
         ct_text_table_take_cell (table, g_strdup_printf ("%u", position));
       else
         ct_text_table_add_cell (table, "-");
+      add_hit_cell (table, hit, "verdict");
+      add_hit_cell (table, hit, "directions");
       if (g_variant_lookup (hit, "count", "t", &count))
         ct_text_table_take_cell (table, ct_text_u64 (count));
       else
@@ -154,11 +170,32 @@ print_hits (GVariant *flow, gint64 now)
         ct_text_table_take_cell (table, ct_text_age (last_seen, now));
       else
         ct_text_table_add_cell (table, "-");
+      add_hit_cell (table, hit, "rule");
       g_variant_unref (hit);
     }
 
   rendered = ct_text_table_render (table);
   g_print ("\n%s\n%s", _ ("Rules passed:"), rendered);
+}
+
+/* The rule that decided the flow: for a denied flow the one that dropped
+ * or rejected it, else the accept that let its first packet through. */
+static void
+print_blame (GVariant *flow)
+{
+  g_autoptr (GVariant) blame
+      = g_variant_lookup_value (flow, "blame", G_VARIANT_TYPE_VARDICT);
+  g_autofree char *text = NULL;
+
+  if (blame == NULL)
+    return;
+  text = ct_text_hit (blame);
+  /* Translators: the rule that dropped or rejected a denied flow, or the
+   * one that accepted another: "Denied by: inet fw input, rule 8 (drop):
+   * udp dport 9 drop". */
+  g_print ("\n%s %s\n",
+           ct_flow_is_denied (flow) ? _ ("Denied by:") : _ ("Decided by:"),
+           text);
 }
 
 CtExit
@@ -220,5 +257,6 @@ ct_cmd_show (CtClient *client, const CtCommand *command, int argc, char **argv)
   g_print (_ ("Flow %s\n"), title);
   print_fields (flow, g_get_real_time ());
   print_hits (flow, g_get_real_time ());
+  print_blame (flow);
   return CT_EXIT_OK;
 }

@@ -12,11 +12,18 @@ static const struct
   const char *property;
   const char *json_key;
 } properties[] = {
-  { "Version", "version" },      { "ApiVersion", "api_version" },
-  { "FlowCount", "flow_count" }, { "MaxFlows", "max_flows" },
-  { "Events", "events" },        { "Overruns", "overruns" },
-  { "Resyncs", "resyncs" },      { "Evicted", "evicted" },
-  { "StartTime", "start_time" }, { "TracingMode", "tracing_mode" },
+  { "Version", "version" },
+  { "ApiVersion", "api_version" },
+  { "FlowCount", "flow_count" },
+  { "MaxFlows", "max_flows" },
+  { "Events", "events" },
+  { "Overruns", "overruns" },
+  { "Resyncs", "resyncs" },
+  { "Evicted", "evicted" },
+  { "StartTime", "start_time" },
+  { "TracingMode", "tracing_mode" },
+  { "TraceWindow", "trace_window" },
+  { "TraceSetSize", "trace_set_size" },
 };
 
 static void
@@ -54,7 +61,7 @@ print_text (GVariant *props)
   g_autoptr (CtTextTable) table = ct_text_table_new (2);
   g_autofree char *rendered = NULL;
   const char *version = NULL, *tracing = NULL;
-  guint32 api = 0, flows = 0, max_flows = 0;
+  guint32 api = 0, flows = 0, max_flows = 0, window = 0, set_size = 0;
   gint64 start = 0;
 
   g_variant_lookup (props, "Version", "&s", &version);
@@ -95,7 +102,16 @@ print_text (GVariant *props)
 
   g_variant_lookup (props, "TracingMode", "&s", &tracing);
   ct_text_table_add_cell (table, _ ("Tracing:"));
-  ct_text_table_add_cell (table, tracing ? tracing : _ ("unknown"));
+  if (tracing != NULL && g_variant_lookup (props, "TraceWindow", "u", &window)
+      && g_variant_lookup (props, "TraceSetSize", "u", &set_size) && window > 0)
+    /* Translators: the trace mode, how long each new flow is traced, and
+     * how many flows the tracer follows at once: "new (30 s per new flow,
+     * at most 65536 flows)". */
+    ct_text_table_take_cell (
+        table, g_strdup_printf (_ ("%s (%u s per new flow, at most %u flows)"),
+                                tracing, window, set_size));
+  else
+    ct_text_table_add_cell (table, tracing ? tracing : _ ("unknown"));
 
   rendered = ct_text_table_render (table);
   g_print ("%s", rendered);

@@ -82,9 +82,29 @@ print_flows (WatchState *state, const char *event, const char *word,
       else
         {
           g_autofree char *line = ct_text_flow_line (flow);
+          g_autoptr (GVariant) blame = NULL;
+          g_autofree char *why = NULL;
 
-          print_event_word (state, word);
-          g_print ("%s\n", line);
+          /* A new flow the firewall denied stands out, with the rule. */
+          if (g_str_equal (event, "added") && ct_flow_is_denied (flow))
+            {
+              /* Translators: a flow the firewall denied appeared, in
+               * `watch`; keep it short. */
+              print_event_word (state, _ ("denied"));
+              blame = g_variant_lookup_value (flow, "blame",
+                                              G_VARIANT_TYPE_VARDICT);
+            }
+          else
+            print_event_word (state, word);
+          if (blame != NULL)
+            {
+              why = ct_text_hit (blame);
+              /* Translators: a denied flow's line in `watch`, then the
+               * rule that denied it. */
+              g_print (_ ("%s; denied by: %s\n"), line, why);
+            }
+          else
+            g_print ("%s\n", line);
         }
       g_variant_unref (flow);
     }
@@ -273,7 +293,8 @@ ct_cmd_watch (CtClient *client, const CtCommand *command, int argc, char **argv)
       N_ ("Print one JSON object per event and line"), NULL },
     { NULL },
   };
-  const char *words[] = { _ ("new"), _ ("changed"), _ ("removed") };
+  const char *words[]
+      = { _ ("new"), _ ("denied"), _ ("changed"), _ ("removed") };
   g_autoptr (CtDBusFlows) proxy = NULL;
   g_autoptr (GMainLoop) loop = NULL;
   g_autoptr (GVariant) reply = NULL;

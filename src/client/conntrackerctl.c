@@ -20,6 +20,8 @@ static const CtCommand commands[] = {
   { "watch", ct_cmd_watch, N_ ("Print flows as they appear, change and go") },
   { "show", ct_cmd_show, N_ ("Show one flow and the rules it passed") },
   { "reset", ct_cmd_reset, N_ ("Forget every recorded flow") },
+  { "trace", ct_cmd_trace,
+    N_ ("Show or change which flows the firewall rules are traced for") },
 };
 
 static char *

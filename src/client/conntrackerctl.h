@@ -53,5 +53,7 @@ CtExit ct_cmd_show (CtClient *client, const CtCommand *command, int argc,
                     char **argv);
 CtExit ct_cmd_reset (CtClient *client, const CtCommand *command, int argc,
                      char **argv);
+CtExit ct_cmd_trace (CtClient *client, const CtCommand *command, int argc,
+                     char **argv);
 
 G_END_DECLS

@@ -98,17 +98,64 @@ ct_text_endpoint (GVariant *flow, gboolean source)
   return format_endpoint (flow, addr, has_port, port);
 }
 
+gboolean
+ct_flow_is_denied (GVariant *flow)
+{
+  const char *verdict = NULL;
+
+  return g_variant_lookup (flow, "verdict", "&s", &verdict)
+         && !g_str_equal (verdict, "accept");
+}
+
+char *
+ct_text_hit_place (GVariant *hit)
+{
+  const char *family = NULL, *table = "?", *chain = "?";
+
+  g_variant_lookup (hit, "table", "&s", &table);
+  g_variant_lookup (hit, "chain", "&s", &chain);
+  if (g_variant_lookup (hit, "family", "&s", &family))
+    return g_strdup_printf ("%s %s %s", family, table, chain);
+  return g_strdup_printf ("%s %s", table, chain);
+}
+
+char *
+ct_text_hit (GVariant *hit)
+{
+  g_autofree char *place = ct_text_hit_place (hit);
+  const char *type = "", *verdict = "?", *rule = NULL;
+  guint32 position = 0;
+
+  g_variant_lookup (hit, "type", "&s", &type);
+  g_variant_lookup (hit, "verdict", "&s", &verdict);
+  g_variant_lookup (hit, "position", "u", &position);
+  g_variant_lookup (hit, "rule", "&s", &rule);
+  if (g_str_equal (type, "policy"))
+    /* Translators: a chain's policy decided: "inet fw input, policy
+     * (drop)"; the verdict stays in English, as nft prints it. */
+    return g_strdup_printf (_ ("%s, policy (%s)"), place, verdict);
+  if (g_str_equal (type, "return"))
+    /* Translators: the packet ran off the end of a regular chain. */
+    return g_strdup_printf (_ ("%s, end of chain (%s)"), place, verdict);
+  if (rule != NULL)
+    /* Translators: a rule by its position in its chain, its verdict and
+     * its text: "inet fw input, rule 8 (drop): udp dport 9 drop". */
+    return g_strdup_printf (_ ("%s, rule %u (%s): %s"), place, position,
+                            verdict, rule);
+  /* Translators: the same without the rule's text (not known). */
+  return g_strdup_printf (_ ("%s, rule %u (%s)"), place, position, verdict);
+}
+
 const char *
 ct_text_state_word (GVariant *flow)
 {
-  const char *verdict = NULL;
   gboolean confirmed = FALSE;
 
   g_variant_lookup (flow, "confirmed", "b", &confirmed);
-  if (g_variant_lookup (flow, "verdict", "&s", &verdict)
-      && !g_str_equal (verdict, "accept"))
-    /* Translators: the state of a flow the firewall dropped. */
-    return _ ("dropped");
+  if (ct_flow_is_denied (flow))
+    /* Translators: the state of a flow the firewall dropped or rejected
+     * (its first packet never got through). */
+    return _ ("denied");
   if (confirmed)
     /* Translators: the state of a flow whose peer replied. */
     return _ ("confirmed");

@@ -20,7 +20,7 @@ char *ct_text_dport (GVariant *flow);
 /* "10.0.0.1:22", "[fd00::1]:22", or the bare address without ports. */
 char *ct_text_endpoint (GVariant *flow, gboolean source);
 
-/* "confirmed", "unreplied" or "dropped" (translated). */
+/* "confirmed", "unreplied" or "denied" (translated). */
 const char *ct_text_state_word (GVariant *flow);
 
 /* The state word, then "→ 10.0.0.5:8080" after DNAT. */
@@ -35,6 +35,17 @@ char *ct_text_age (gint64 then_us, gint64 now_us);
 
 /* Local time, "2026-01-31 12:00:05". */
 char *ct_text_time (gint64 us);
+
+/* A hit dictionary ("hits", "blame") as its place: "inet fw input", or
+ * "filter INPUT" for a legacy xtables hit (no family). */
+char *ct_text_hit_place (GVariant *hit);
+
+/* A hit dictionary in one line: "inet fw input, rule 8 (drop): udp dport
+ * 9 drop", "inet fw input, policy (drop)" (translated). */
+char *ct_text_hit (GVariant *hit);
+
+/* The firewall denied it: its "verdict" is not "accept". */
+gboolean ct_flow_is_denied (GVariant *flow);
 
 /* "ipv6" when the flow says so, else "ipv4". */
 gboolean ct_flow_is_ipv6 (GVariant *flow);

@@ -270,11 +270,13 @@ node_match (const Node *n, const CtFlow *f, gint64 now)
           return f->active > 0;
         }
     case NODE_VERDICT:
-      /* Until trace data carries the verdict, a denied flow is both "drop"
-       * and "reject", and everything else was accepted. */
-      if (n->u.verdict == VERDICT_ACCEPT)
-        return (f->flags & CT_FLOW_DENIED) == 0;
-      return (f->flags & CT_FLOW_DENIED) != 0;
+      /* The flow dictionary's "verdict": a denied flow's is its deciding
+       * rule's, "reject" or else "drop"; everything else was accepted. */
+      if (!(f->flags & CT_FLOW_DENIED))
+        return n->u.verdict == VERDICT_ACCEPT;
+      if (f->blame != NULL && f->blame->verdict == CT_VERDICT_REJECT)
+        return n->u.verdict == VERDICT_REJECT;
+      return n->u.verdict == VERDICT_DROP;
     case NODE_AGE:
       {
         gint64 ts = n->u.age.first_seen ? f->first_seen : f->last_seen;

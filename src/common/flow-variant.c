@@ -46,6 +46,64 @@ add_addr (GVariantBuilder *b, const char *key, guint8 family,
                              family, addr, buf, sizeof buf)));
 }
 
+static const char *
+directions_to_string (guint8 directions)
+{
+  switch (directions & (CT_HIT_ORIGINAL | CT_HIT_REPLY))
+    {
+    case CT_HIT_ORIGINAL:
+      return "original";
+    case CT_HIT_REPLY:
+      return "reply";
+    case CT_HIT_ORIGINAL | CT_HIT_REPLY:
+      return "both";
+    default:
+      return NULL;
+    }
+}
+
+/* One hit's entries into an open a{sv} (a hit of "hits", or "blame"). */
+static void
+add_hit_entries (GVariantBuilder *b, const CtTraceHit *hit)
+{
+  const char *directions = directions_to_string (hit->directions);
+
+  if (hit->family != NULL)
+    g_variant_builder_add (b, "{sv}", "family",
+                           g_variant_new_string (hit->family));
+  g_variant_builder_add (b, "{sv}", "table", g_variant_new_string (hit->table));
+  g_variant_builder_add (b, "{sv}", "chain", g_variant_new_string (hit->chain));
+  g_variant_builder_add (
+      b, "{sv}", "type",
+      g_variant_new_string (ct_hit_type_to_string (hit->type)));
+  g_variant_builder_add (b, "{sv}", "position",
+                         g_variant_new_uint32 (hit->position));
+  if (hit->handle != 0)
+    g_variant_builder_add (b, "{sv}", "handle",
+                           g_variant_new_uint64 (hit->handle));
+  g_variant_builder_add (
+      b, "{sv}", "verdict",
+      g_variant_new_string (ct_verdict_to_string (hit->verdict)));
+  if (hit->rule != NULL)
+    g_variant_builder_add (b, "{sv}", "rule", g_variant_new_string (hit->rule));
+  if (directions != NULL)
+    g_variant_builder_add (b, "{sv}", "directions",
+                           g_variant_new_string (directions));
+  g_variant_builder_add (b, "{sv}", "count", g_variant_new_uint64 (hit->count));
+  g_variant_builder_add (b, "{sv}", "last-seen",
+                         g_variant_new_int64 (hit->last_seen));
+}
+
+static GVariant *
+hit_to_variant (const CtTraceHit *hit)
+{
+  GVariantBuilder b;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  add_hit_entries (&b, hit);
+  return g_variant_builder_end (&b);
+}
+
 static GVariant *
 hits_to_variant (const CtFlow *flow)
 {
@@ -53,26 +111,21 @@ hits_to_variant (const CtFlow *flow)
 
   g_variant_builder_init (&b, G_VARIANT_TYPE ("aa{sv}"));
   for (guint i = 0; flow->hits != NULL && i < flow->hits->len; i++)
-    {
-      const CtTraceHit *hit = g_ptr_array_index (flow->hits, i);
-
-      g_variant_builder_open (&b, G_VARIANT_TYPE_VARDICT);
-      g_variant_builder_add (&b, "{sv}", "table",
-                             g_variant_new_string (hit->table));
-      g_variant_builder_add (&b, "{sv}", "chain",
-                             g_variant_new_string (hit->chain));
-      g_variant_builder_add (
-          &b, "{sv}", "type",
-          g_variant_new_string (ct_hit_type_to_string (hit->type)));
-      g_variant_builder_add (&b, "{sv}", "position",
-                             g_variant_new_uint32 (hit->position));
-      g_variant_builder_add (&b, "{sv}", "count",
-                             g_variant_new_uint64 (hit->count));
-      g_variant_builder_add (&b, "{sv}", "last-seen",
-                             g_variant_new_int64 (hit->last_seen));
-      g_variant_builder_close (&b);
-    }
+    g_variant_builder_add_value (
+        &b, hit_to_variant (g_ptr_array_index (flow->hits, i)));
   return g_variant_builder_end (&b);
+}
+
+const char *
+ct_flow_variant_verdict (const CtFlow *flow)
+{
+  if (!(flow->flags & CT_FLOW_DENIED))
+    return "accept";
+  /* Denied: what the deciding rule did. A reject rule drops the packet
+   * and answers it; anything else that kept the flow out is a drop. */
+  if (flow->blame != NULL && flow->blame->verdict == CT_VERDICT_REJECT)
+    return "reject";
+  return "drop";
 }
 
 GVariant *
@@ -114,9 +167,7 @@ ct_flow_to_variant (const CtFlow *flow, CtFlowVariantFlags flags)
       &b, "{sv}", "confirmed",
       g_variant_new_boolean ((flow->flags & CT_FLOW_CONFIRMED) != 0));
   g_variant_builder_add (&b, "{sv}", "verdict",
-                         g_variant_new_string ((flow->flags & CT_FLOW_DENIED)
-                                                   ? "drop"
-                                                   : "accept"));
+                         g_variant_new_string (ct_flow_variant_verdict (flow)));
   if (flow->flags & CT_FLOW_DNAT)
     {
       add_addr (&b, "dnat-addr", k->family, flow->nat_dst);
@@ -143,6 +194,8 @@ ct_flow_to_variant (const CtFlow *flow, CtFlowVariantFlags flags)
                          g_variant_new_int64 (flow->first_seen));
   g_variant_builder_add (&b, "{sv}", "last-seen",
                          g_variant_new_int64 (flow->last_seen));
+  if (flow->blame != NULL)
+    g_variant_builder_add (&b, "{sv}", "blame", hit_to_variant (flow->blame));
   if (flags & CT_FLOW_VARIANT_HITS)
     g_variant_builder_add (&b, "{sv}", "hits", hits_to_variant (flow));
   return g_variant_builder_end (&b);

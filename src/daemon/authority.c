@@ -31,6 +31,8 @@ ct_action_get_id (CtAction action)
     {
     case CT_ACTION_RESET:
       return "org.conntracker.reset";
+    case CT_ACTION_TRACE:
+      return "org.conntracker.trace";
     case CT_ACTION_READ:
     default:
       return "org.conntracker.read";

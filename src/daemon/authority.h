@@ -11,6 +11,7 @@ typedef enum
 {
   CT_ACTION_READ,  /* org.conntracker.read: flows are every user's */
   CT_ACTION_RESET, /* org.conntracker.reset: privileged */
+  CT_ACTION_TRACE, /* org.conntracker.trace: privileged (trace control) */
 } CtAction;
 
 /* Bounds on one check: polkitd may hang, a user may leave a prompt open. */

@@ -52,6 +52,8 @@ struct _CtDBusService
   gulong closed_handler;
   guint props_timer;
   guint64 overruns_seen;
+  const CtDBusTracerOps *tracer_ops; /* NULL: tracing is disabled (-c) */
+  gpointer tracer;
   gboolean owned;
   gboolean stopping;
   guint n_pending; /* async operations that will call back into us */
@@ -74,6 +76,12 @@ typedef struct
   CtQuery *query;
   int fd;          /* DumpFlows: ours until the stream takes it */
   guint64 flow_id; /* GetFlow */
+  /* Trace control. */
+  CtTraceMode mode;     /* SetTraceMode */
+  CtTraceFilter filter; /* TraceFilter, with its text and seconds */
+  char *filter_text;
+  guint seconds;
+  guint trace_id; /* StopTraceFilter */
 } Call;
 
 static Call *
@@ -94,6 +102,7 @@ call_free (Call *call)
 {
   call->svc->n_pending--;
   ct_query_free (call->query);
+  g_free (call->filter_text);
   if (call->fd >= 0)
     close (call->fd);
   g_free (call);
@@ -589,6 +598,276 @@ on_flush (CtSubscription *sub, gpointer data)
   ct_subscription_batch_clear (&batch);
 }
 
+/* --- trace control ------------------------------------------------------ */
+
+#define TRACING_DISABLED "tracing is disabled (-c)"
+
+/* Fails the call when the daemon does not trace at all (-c): before
+ * authorization, so nobody authenticates for a call that cannot work. */
+static gboolean
+check_tracing (CtDBusService *svc, GDBusMethodInvocation *invocation)
+{
+  if (svc->tracer_ops != NULL)
+    return TRUE;
+  g_dbus_method_invocation_return_error_literal (
+      invocation, CT_DBUS_ERROR, CT_DBUS_ERROR_FAILED, TRACING_DISABLED);
+  return FALSE;
+}
+
+static void
+update_tracing_properties (CtDBusService *svc)
+{
+  const CtTracerConfig *c;
+
+  if (svc->tracer_ops == NULL)
+    {
+      ct_dbus_flows_set_tracing_mode (svc->skeleton, "disabled");
+      ct_dbus_flows_set_trace_window (svc->skeleton, 0);
+      ct_dbus_flows_set_trace_set_size (svc->skeleton, 0);
+      return;
+    }
+  c = svc->tracer_ops->get_config (svc->tracer);
+  ct_dbus_flows_set_tracing_mode (svc->skeleton,
+                                  ct_trace_mode_to_string (c->mode));
+  ct_dbus_flows_set_trace_window (svc->skeleton, c->window_s);
+  ct_dbus_flows_set_trace_set_size (svc->skeleton, c->set_size);
+}
+
+/* The tracer's errors as the contract names them: a filter it refuses
+ * (overlapping, out of range) is the caller's mistake, too many filters a
+ * limit, anything else (the kernel said no) a failure. */
+static GError *
+trace_error (const GError *error)
+{
+  CtDBusError code = CT_DBUS_ERROR_FAILED;
+
+  if (error->domain == CT_DBUS_ERROR)
+    return g_error_copy (error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT)
+      || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_EXISTS))
+    code = CT_DBUS_ERROR_INVALID_QUERY;
+  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE))
+    code = CT_DBUS_ERROR_LIMIT_EXCEEDED;
+  return g_error_new_literal (CT_DBUS_ERROR, code, error->message);
+}
+
+static void
+trace_fail (Call *call, const GError *error)
+{
+  g_autoptr (GError) mapped = trace_error (error);
+
+  g_debug ("%s for %s failed: %s",
+           g_dbus_method_invocation_get_method_name (call->invocation),
+           caller_of (call->svc, call->invocation), error->message);
+  call_fail (call, mapped);
+}
+
+static void
+set_trace_mode_authorized (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Call *call = data;
+  CtDBusService *svc = call->svc;
+  const char *mode = ct_trace_mode_to_string (call->mode);
+  const char *caller;
+  g_autoptr (GError) error = NULL;
+
+  if (!call_authorized (call, res))
+    return;
+  if (!svc->tracer_ops->set_mode (svc->tracer, call->mode, &error))
+    {
+      trace_fail (call, error);
+      return;
+    }
+  update_tracing_properties (svc);
+  caller = caller_of (svc, call->invocation);
+  ct_log_event (G_LOG_LEVEL_MESSAGE, CT_LOG_ID_TRACE_CHANGED,
+                CT_LOG_FIELDS ("CT_METHOD", "SetTraceMode", "CT_CALLER", caller,
+                               "CT_TRACE_MODE", mode),
+                "trace mode set to %s by %s", mode, caller);
+  ct_dbus_flows_complete_set_trace_mode (svc->skeleton, call->invocation);
+  call_free (call);
+}
+
+static gboolean
+handle_set_trace_mode (CtDBusFlows *skeleton, GDBusMethodInvocation *invocation,
+                       const char *mode, gpointer data)
+{
+  CtDBusService *svc = data;
+  g_autoptr (GError) error = NULL;
+  CtTraceMode parsed;
+  Call *call;
+
+  if (!check_tracing (svc, invocation))
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+  if (!ct_trace_mode_from_string (mode, &parsed, &error))
+    {
+      g_dbus_method_invocation_return_error_literal (
+          invocation, CT_DBUS_ERROR, CT_DBUS_ERROR_INVALID_QUERY,
+          error->message);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  call = call_new (svc, invocation, NULL);
+  call->mode = parsed;
+  authorize (call, CT_ACTION_TRACE, set_trace_mode_authorized);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
+trace_filter_authorized (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Call *call = data;
+  CtDBusService *svc = call->svc;
+  const char *caller;
+  g_autoptr (GError) error = NULL;
+  guint id = 0;
+
+  if (!call_authorized (call, res))
+    return;
+  if (!svc->tracer_ops->trace_filter (svc->tracer, &call->filter, call->seconds,
+                                      &id, &error))
+    {
+      trace_fail (call, error);
+      return;
+    }
+  caller = caller_of (svc, call->invocation);
+  ct_log_event (G_LOG_LEVEL_MESSAGE, CT_LOG_ID_TRACE_CHANGED,
+                CT_LOG_FIELDS ("CT_METHOD", "TraceFilter", "CT_CALLER", caller,
+                               "CT_TRACE_FILTER", call->filter_text,
+                               "CT_TRACE_SECONDS", CT_LOG_U64 (call->seconds),
+                               "CT_TRACE_FILTER_ID", CT_LOG_U64 (id)),
+                "tracing '%s' for %u s (filter %u) for %s", call->filter_text,
+                call->seconds, id, caller);
+  ct_dbus_flows_complete_trace_filter (svc->skeleton, call->invocation, id);
+  call_free (call);
+}
+
+static gboolean
+handle_trace_filter (CtDBusFlows *skeleton, GDBusMethodInvocation *invocation,
+                     const char *filter, guint seconds, gpointer data)
+{
+  CtDBusService *svc = data;
+  g_autoptr (GError) error = NULL;
+  CtTraceFilter parsed;
+  Call *call;
+
+  if (!check_tracing (svc, invocation))
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+  if (!ct_trace_filter_parse (filter, &parsed, &error))
+    {
+      g_dbus_method_invocation_return_error_literal (
+          invocation, CT_DBUS_ERROR, CT_DBUS_ERROR_INVALID_QUERY,
+          error->message);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  if (seconds < 1 || seconds > CT_TRACER_FILTER_MAX_S)
+    {
+      g_dbus_method_invocation_return_error (
+          invocation, CT_DBUS_ERROR, CT_DBUS_ERROR_INVALID_QUERY,
+          "a filter is traced for 1 to %u seconds, not %u",
+          CT_TRACER_FILTER_MAX_S, seconds);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  call = call_new (svc, invocation, NULL);
+  call->filter = parsed;
+  call->filter_text = g_strdup (filter);
+  call->seconds = seconds;
+  authorize (call, CT_ACTION_TRACE, trace_filter_authorized);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
+stop_trace_filter_authorized (GObject *source, GAsyncResult *res, gpointer data)
+{
+  Call *call = data;
+  CtDBusService *svc = call->svc;
+  const char *caller;
+  g_autoptr (GError) error = NULL;
+
+  if (!call_authorized (call, res))
+    return;
+  if (!svc->tracer_ops->stop_filter (svc->tracer, call->trace_id, &error))
+    {
+      g_autoptr (GError) failed = g_error_new_literal (
+          CT_DBUS_ERROR, CT_DBUS_ERROR_FAILED, error->message);
+
+      call_fail (call, failed);
+      return;
+    }
+  caller = caller_of (svc, call->invocation);
+  ct_log_event (G_LOG_LEVEL_MESSAGE, CT_LOG_ID_TRACE_CHANGED,
+                CT_LOG_FIELDS ("CT_METHOD", "StopTraceFilter", "CT_CALLER",
+                               caller, "CT_TRACE_FILTER_ID",
+                               CT_LOG_U64 (call->trace_id)),
+                "trace filter %u stopped by %s", call->trace_id, caller);
+  ct_dbus_flows_complete_stop_trace_filter (svc->skeleton, call->invocation);
+  call_free (call);
+}
+
+static gboolean
+handle_stop_trace_filter (CtDBusFlows *skeleton,
+                          GDBusMethodInvocation *invocation, guint id,
+                          gpointer data)
+{
+  CtDBusService *svc = data;
+  Call *call;
+
+  if (!check_tracing (svc, invocation))
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+  call = call_new (svc, invocation, NULL);
+  call->trace_id = id;
+  authorize (call, CT_ACTION_TRACE, stop_trace_filter_authorized);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* The real tracer (tracer.c) behind the service. */
+static gboolean
+tracer_set_mode (gpointer tracer, CtTraceMode mode, GError **error)
+{
+  /* The window stays as configured at start. */
+  return ct_tracer_set_mode (tracer, mode, 0, error);
+}
+
+static gboolean
+tracer_trace_filter (gpointer tracer, const CtTraceFilter *filter,
+                     guint seconds, guint *id, GError **error)
+{
+  return ct_tracer_trace_filter (tracer, filter, seconds, id, error);
+}
+
+static gboolean
+tracer_stop_filter (gpointer tracer, guint id, GError **error)
+{
+  return ct_tracer_stop_filter (tracer, id, error);
+}
+
+static const CtTracerConfig *
+tracer_get_config (gpointer tracer)
+{
+  return ct_tracer_get_config (tracer);
+}
+
+static const CtDBusTracerOps kernel_tracer_ops = {
+  .set_mode = tracer_set_mode,
+  .trace_filter = tracer_trace_filter,
+  .stop_filter = tracer_stop_filter,
+  .get_config = tracer_get_config,
+};
+
+void
+ct_dbus_service_set_tracer_ops (CtDBusService *svc, const CtDBusTracerOps *ops,
+                                gpointer tracer)
+{
+  svc->tracer_ops = tracer != NULL ? ops : NULL;
+  svc->tracer = tracer;
+  update_tracing_properties (svc);
+}
+
+void
+ct_dbus_service_set_tracer (CtDBusService *svc, CtTracer *tracer)
+{
+  ct_dbus_service_set_tracer_ops (svc, &kernel_tracer_ops, tracer);
+}
+
 /* --- properties ---------------------------------------------------------- */
 
 static void
@@ -903,11 +1182,17 @@ ct_dbus_service_new (CtStore *store, CtSource *source,
                     G_CALLBACK (handle_subscribe), svc);
   g_signal_connect (svc->skeleton, "handle-unsubscribe",
                     G_CALLBACK (handle_unsubscribe), svc);
+  g_signal_connect (svc->skeleton, "handle-set-trace-mode",
+                    G_CALLBACK (handle_set_trace_mode), svc);
+  g_signal_connect (svc->skeleton, "handle-trace-filter",
+                    G_CALLBACK (handle_trace_filter), svc);
+  g_signal_connect (svc->skeleton, "handle-stop-trace-filter",
+                    G_CALLBACK (handle_stop_trace_filter), svc);
 
   ct_dbus_flows_set_version (svc->skeleton, PACKAGE_VERSION);
   ct_dbus_flows_set_api_version (svc->skeleton, CT_DBUS_API_VERSION);
   ct_dbus_flows_set_start_time (svc->skeleton, g_get_real_time ());
-  ct_dbus_flows_set_tracing_mode (svc->skeleton, "off");
+  update_tracing_properties (svc);
   if (source != NULL)
     svc->overruns_seen = ct_source_get_stats (source)->overruns;
   update_properties (svc);

@@ -2,11 +2,14 @@
  * peer: owns the name, exports the object (on the bus connection and on
  * every peer-to-peer connection), answers the methods once authority.c
  * allows them, turns subscription batches into unicast signals and keeps
- * the properties current. Reads the store; only Reset changes it. */
+ * the properties current. Reads the store; only Reset changes it. Trace
+ * control (SetTraceMode, TraceFilter, StopTraceFilter) goes to the tracer
+ * given with ct_dbus_service_set_tracer. */
 #pragma once
 
 #include "ct-source.h"
 #include "store.h"
+#include "tracer.h"
 
 G_BEGIN_DECLS
 
@@ -55,6 +58,28 @@ void ct_dbus_service_start (CtDBusService *service);
  * at most once, after ct_dbus_service_new. */
 gboolean ct_dbus_service_listen (CtDBusService *service,
                                  const char *listen_path, GError **error);
+
+/* Rule tracing for SetTraceMode, TraceFilter, StopTraceFilter and the
+ * tracing properties. Without it (the default, and under -c) those
+ * methods fail with Failed "tracing is disabled (-c)" and TracingMode
+ * reads "disabled". The tracer must outlive the service. */
+void ct_dbus_service_set_tracer (CtDBusService *service, CtTracer *tracer);
+
+/* What the service asks of a tracer; ct_dbus_service_set_tracer uses the
+ * ct_tracer_* functions. Tests put a stand-in here. Each call is made
+ * from the main loop after authorization and must not block for long. */
+typedef struct
+{
+  gboolean (*set_mode) (gpointer tracer, CtTraceMode mode, GError **error);
+  gboolean (*trace_filter) (gpointer tracer, const CtTraceFilter *filter,
+                            guint seconds, guint *id, GError **error);
+  gboolean (*stop_filter) (gpointer tracer, guint id, GError **error);
+  const CtTracerConfig *(*get_config) (gpointer tracer);
+} CtDBusTracerOps;
+
+void ct_dbus_service_set_tracer_ops (CtDBusService *service,
+                                     const CtDBusTracerOps *ops,
+                                     gpointer tracer);
 
 /* Peer-to-peer connections open now. */
 guint ct_dbus_service_get_n_peers (CtDBusService *service);

@@ -40,8 +40,8 @@
 #define CT_LOG_ID_EVICTED "f44cf26d2b104f6eb87c6ca79355c428"
 
 /* A D-Bus caller was allowed or denied an action. Privileged actions
- * (org.conntracker.reset, later trace control) at notice level, reading at
- * debug level. CT_POLKIT_ACTION, CT_METHOD, CT_DECISION ("allowed" or
+ * (org.conntracker.reset, org.conntracker.trace) at notice level, reading
+ * at debug level. CT_POLKIT_ACTION, CT_METHOD, CT_DECISION ("allowed" or
  * "denied"), CT_REASON, CT_CALLER (a bus name, or "peer"), CT_CALLER_UID
  * and CT_CALLER_PID when known, CT_TRANSPORT ("bus" or "peer"). */
 #define CT_LOG_ID_AUTHORIZATION "14b52a404aa14994a0646c8b29bd89c1"
@@ -49,6 +49,12 @@
 /* Reset emptied the store. CT_FLOWS (flows forgotten), CT_CALLER,
  * CT_CALLER_UID. */
 #define CT_LOG_ID_STORE_RESET "b5db4a6edd81499ebdb37b6080697928"
+
+/* Trace control changed what is traced: SetTraceMode, TraceFilter or
+ * StopTraceFilter succeeded. CT_METHOD, CT_CALLER, and CT_TRACE_MODE (the
+ * new mode), or CT_TRACE_FILTER (its text, for TraceFilter),
+ * CT_TRACE_SECONDS and CT_TRACE_FILTER_ID. */
+#define CT_LOG_ID_TRACE_CHANGED "73d429dc71504a3eb6fafe50887b8c73"
 
 /* At most this many CT_ fields per line. */
 #define CT_LOG_MAX_FIELDS 12

@@ -21,6 +21,7 @@
 #include "store.h"
 #include "tracing.h"
 #include "tracking-table.h"
+#include "xt-trace-source.h"
 
 #define STATUS_INTERVAL_S     2
 #define EVICT_LOG_INTERVAL_US (10 * G_USEC_PER_SEC)
@@ -33,6 +34,7 @@ typedef struct
   CtSource *source;
   CtTrackingTable *tracking;
   CtTracing *tracing;
+  CtXtTraceSource *xt_trace; /* legacy iptables TRACE over NFLOG */
   CtDBusService *service;
   gboolean dump_ready; /* the initial dump is in the store */
   gboolean bus_ready;  /* the name is ours, or there is no bus to serve on */
@@ -344,12 +346,21 @@ run (CtDaemon *d)
                       error->message);
           return EXIT_FAILURE;
         }
+      /* Legacy xtables TRACE is a bonus: nft tracing works without it. */
+      d->xt_trace = ct_xt_trace_source_new (d->store, &error);
+      if (d->xt_trace == NULL)
+        {
+          g_warning ("legacy iptables tracing is off: %s", error->message);
+          g_clear_error (&error);
+        }
     }
 
   d->loop = g_main_loop_new (NULL, FALSE);
   /* The API: on the bus unless --no-bus, and peer to peer on the socket
    * of conntrackerd.socket and on --listen's. */
   d->service = ct_dbus_service_new (d->store, d->source, on_bus_state, d);
+  if (d->tracing != NULL)
+    ct_dbus_service_set_tracer (d->service, ct_tracing_get_tracer (d->tracing));
   if (!ct_dbus_service_listen (d->service, d->opts.listen, &error))
     {
       g_printerr ("conntrackerd: %s\n", error->message);
@@ -425,6 +436,7 @@ main (int argc, char **argv)
    * goes right after it, so no event reaches its store listener again. */
   g_clear_pointer (&d.service, ct_dbus_service_free);
   g_clear_pointer (&d.source, ct_source_free);
+  g_clear_pointer (&d.xt_trace, ct_xt_trace_source_free); /* restores nf_log */
   g_clear_pointer (&d.tracing, ct_tracing_stop);
   g_clear_pointer (&d.tracking, ct_tracking_table_free);
   g_clear_pointer (&d.store, ct_store_free);

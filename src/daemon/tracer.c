@@ -858,6 +858,7 @@ typedef struct
 {
   CtTraceFilter filter;
   gint64 expires; /* monotonic µs */
+  guint id;
 } ActiveFilter;
 
 struct _CtTracer
@@ -867,6 +868,7 @@ struct _CtTracer
   CtTracerConfig config;
   guint32 seq;
   GArray *filters; /* ActiveFilter */
+  guint last_filter_id;
 };
 
 /* Sends the batch and reads an ack for each of its n messages. The kernel
@@ -997,38 +999,65 @@ same_filter (const CtTraceFilter *a, const CtTraceFilter *b)
   return memcmp (a, b, sizeof *a) == 0;
 }
 
+/* Forgets filters the kernel has expired by now. */
+static void
+forget_expired (CtTracer *self, gint64 now)
+{
+  for (guint i = self->filters->len; i-- > 0;)
+    if (g_array_index (self->filters, ActiveFilter, i).expires <= now)
+      g_array_remove_index_fast (self->filters, i);
+}
+
+static ActiveFilter *
+find_filter (CtTracer *self, const CtTraceFilter *filter, guint id)
+{
+  for (guint i = 0; i < self->filters->len; i++)
+    {
+      ActiveFilter *a = &g_array_index (self->filters, ActiveFilter, i);
+
+      if (filter != NULL ? same_filter (&a->filter, filter) : a->id == id)
+        return a;
+    }
+  return NULL;
+}
+
+static guint
+next_filter_id (CtTracer *self)
+{
+  if (++self->last_filter_id == 0)
+    self->last_filter_id = 1;
+  return self->last_filter_id;
+}
+
 gboolean
 ct_tracer_trace_filter (CtTracer *self, const CtTraceFilter *filter,
-                        guint seconds, GError **error)
+                        guint seconds, guint *id, GError **error)
 {
   gint64 now = g_get_monotonic_time ();
+  gint64 expires = now + (gint64)seconds * G_USEC_PER_SEC;
   Batch b;
   g_autoptr (GBytes) batch = NULL;
-  gboolean renew = FALSE;
+  ActiveFilter *old;
   guint n = 0;
   ActiveFilter active = { 0 };
   g_autoptr (GError) local = NULL;
 
-  if (seconds == 0 || seconds > MAX_WINDOW_S)
+  if (seconds == 0 || seconds > CT_TRACER_FILTER_MAX_S)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                    "a filter is traced for 1 s to 24 h, not %u s", seconds);
       return FALSE;
     }
-  /* Forget expired filters; the kernel removed their elements. */
-  for (guint i = self->filters->len; i-- > 0;)
+  forget_expired (self, now);
+  old = find_filter (self, filter, 0);
+  /* The same filter, traced for longer already: nothing to change. */
+  if (old != NULL && old->expires >= expires)
     {
-      ActiveFilter *a = &g_array_index (self->filters, ActiveFilter, i);
-
-      if (a->expires <= now)
-        g_array_remove_index_fast (self->filters, i);
-      else if (same_filter (&a->filter, filter))
-        {
-          renew = TRUE;
-          g_array_remove_index_fast (self->filters, i);
-        }
+      if (id != NULL)
+        *id = old->id;
+      return TRUE;
     }
-  if (self->filters->len >= CT_TRACER_MAX_FILTERS)
+  if (old == NULL && self->filters->len >= CT_TRACER_MAX_FILTERS)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
                    "%u filters are traced already: wait for one to end",
@@ -1036,14 +1065,26 @@ ct_tracer_trace_filter (CtTracer *self, const CtTraceFilter *filter,
       return FALSE;
     }
 
-  /* The same filter again: take the old element out first, so the new
-   * timeout counts (the kernel keeps an existing element's). */
+  /* The same filter for longer: take the old element out first, so the
+   * new timeout counts (the kernel keeps an existing element's). */
   batch_init (&b, self->seq);
-  if (renew)
+  if (old != NULL)
     put_filter_elems (&b, self->table, filter, seconds, NFT_MSG_DELSETELEM);
   put_filter_elems (&b, self->table, filter, seconds, NFT_MSG_NEWSETELEM);
   batch = batch_finish (&b, &n);
-  if (!talk (self, batch, n, "adding the trace filter", &local))
+  if (!talk (self, batch, n, "adding the trace filter", &local) && old != NULL
+      && g_error_matches (local, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
+    {
+      /* The kernel's timeout ended the old element a moment before ours
+       * did: add it afresh. */
+      g_clear_error (&local);
+      g_clear_pointer (&batch, g_bytes_unref);
+      batch_init (&b, self->seq);
+      put_filter_elems (&b, self->table, filter, seconds, NFT_MSG_NEWSETELEM);
+      batch = batch_finish (&b, &n);
+      talk (self, batch, n, "adding the trace filter", &local);
+    }
+  if (local != NULL)
     {
       if (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_EXISTS)
           || g_error_matches (local, G_IO_ERROR, G_IO_ERROR_NOT_EMPTY))
@@ -1054,8 +1095,60 @@ ct_tracer_trace_filter (CtTracer *self, const CtTraceFilter *filter,
         g_propagate_error (error, g_steal_pointer (&local));
       return FALSE;
     }
+  if (old != NULL)
+    {
+      old->expires = expires;
+      if (id != NULL)
+        *id = old->id;
+      return TRUE;
+    }
   active.filter = *filter;
-  active.expires = now + (gint64)seconds * G_USEC_PER_SEC;
+  active.expires = expires;
+  active.id = next_filter_id (self);
   g_array_append_val (self->filters, active);
+  if (id != NULL)
+    *id = active.id;
   return TRUE;
+}
+
+gboolean
+ct_tracer_stop_filter (CtTracer *self, guint id, GError **error)
+{
+  gint64 now = g_get_monotonic_time ();
+  ActiveFilter *a;
+  CtTraceFilter filter;
+  Batch b;
+  g_autoptr (GBytes) batch = NULL;
+  g_autoptr (GError) local = NULL;
+  guint n = 0;
+
+  forget_expired (self, now);
+  a = find_filter (self, NULL, id);
+  if (a == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                   "no trace filter has id %u (it may have ended)", id);
+      return FALSE;
+    }
+  filter = a->filter;
+  g_array_remove_index_fast (self->filters,
+                             (guint)(a - (ActiveFilter *)self->filters->data));
+  batch_init (&b, self->seq);
+  put_filter_elems (&b, self->table, &filter, 1, NFT_MSG_DELSETELEM);
+  batch = batch_finish (&b, &n);
+  /* ENOENT: the kernel expired it just now. Either way it is gone. */
+  if (!talk (self, batch, n, "removing the trace filter", &local)
+      && !g_error_matches (local, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+guint
+ct_tracer_get_n_filters (CtTracer *self)
+{
+  forget_expired (self, g_get_monotonic_time ());
+  return self->filters->len;
 }

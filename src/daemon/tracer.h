@@ -19,6 +19,7 @@ typedef enum
 #define CT_TRACER_SEEN_DEFAULT     3600
 #define CT_TRACER_SET_SIZE_DEFAULT 65536
 #define CT_TRACER_MAX_FILTERS      64
+#define CT_TRACER_FILTER_MAX_S     (24 * 3600) /* an on-demand filter's most */
 
 typedef struct
 {
@@ -77,8 +78,21 @@ gboolean ct_tracer_set_mode (CtTracer *self, CtTraceMode mode, guint window_s,
                              GError **error);
 const CtTracerConfig *ct_tracer_get_config (CtTracer *self);
 
-/* Traces what the filter matches for `seconds` (the kernel expires it). */
+/* Traces what the filter matches for `seconds` (the kernel expires it);
+ * *id (may be NULL) receives the filter's id for ct_tracer_stop_filter.
+ * The same filter again keeps its id and is traced until the later of
+ * both ends. G_IO_ERROR_INVALID_ARGUMENT for seconds outside 1 s to 24 h,
+ * G_IO_ERROR_NO_SPACE with CT_TRACER_MAX_FILTERS traced already,
+ * G_IO_ERROR_EXISTS when it overlaps another filter (the kernel's interval
+ * set refuses that); the messages say so. */
 gboolean ct_tracer_trace_filter (CtTracer *self, const CtTraceFilter *filter,
-                                 guint seconds, GError **error);
+                                 guint seconds, guint *id, GError **error);
+
+/* Ends a filter before its time. G_IO_ERROR_NOT_FOUND when no filter has
+ * that id (any more: it may have ended). */
+gboolean ct_tracer_stop_filter (CtTracer *self, guint id, GError **error);
+
+/* Filters traced now. */
+guint ct_tracer_get_n_filters (CtTracer *self);
 
 G_END_DECLS

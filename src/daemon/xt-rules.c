@@ -5,9 +5,15 @@
  * the raw table in this namespace if it did not exist. */
 #include "xt-rules.h"
 
+#include <errno.h>
 #include <gio/gio.h>
+/* netinet/in.h first: the uapi headers then skip their own copies. */
+#include <netinet/in.h>
+#include <linux/netfilter_ipv4/ip_tables.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #define MIN_INTERVAL_US (250 * G_TIME_SPAN_MILLISECOND)
 #define RUN_TIMEOUT_S   10
@@ -30,6 +36,7 @@ typedef struct
   gint64 last_start;
   gint64 failed_at; /* 0 when the last run succeeded */
   char *last_error; /* to warn once per distinct failure */
+  int info_fd;      /* for IPT_SO_GET_INFO; -1 none yet, -2 unusable */
 } Snap;
 
 struct _Run
@@ -89,6 +96,7 @@ ct_xt_rules_new (CtXtRulesFunc done, gpointer user_data)
       s->family = i == 0 ? AF_INET : AF_INET6;
       s->tool_name = i == 0 ? "iptables-legacy-save" : "ip6tables-legacy-save";
       s->tool = find_tool (s->tool_name);
+      s->info_fd = -1;
     }
   return rules;
 }
@@ -121,6 +129,8 @@ ct_xt_rules_free (CtXtRules *rules)
           g_subprocess_force_exit (s->run->proc);
         }
       g_clear_pointer (&s->ruleset, ct_xt_ruleset_free);
+      if (s->info_fd >= 0)
+        close (s->info_fd);
       g_free (s->tool);
       g_free (s->last_error);
     }
@@ -171,8 +181,10 @@ finish (Snap *snap, CtXtRuleset *ruleset, gint64 started, const char *error)
       rules->failures++;
       snap->failed_at = g_get_monotonic_time ();
       if (g_strcmp0 (snap->last_error, error) != 0)
-        g_warning ("cannot read the legacy %s rules (%s): %s; trace hits of "
-                   "legacy rules are recorded without rule text for now",
+        g_warning ("cannot read the legacy %s rules (%s): %s; until it "
+                   "works, legacy trace hits are recorded without rule text "
+                   "or verdict (so a dropped first packet does not show as a "
+                   "denied flow)",
                    snap->family == AF_INET6 ? "ip6tables" : "iptables",
                    snap->tool_name, error);
       g_free (snap->last_error);
@@ -336,4 +348,48 @@ ct_xt_rules_request (CtXtRules *rules, guint8 family)
     s->delay_id = g_timeout_add ((guint)(wait / 1000) + 1, on_delay, s);
   else
     s->delay_id = g_idle_add (on_delay, s);
+}
+
+CtXtTableCheck
+ct_xt_rules_check_table (CtXtRules *rules, guint8 family, const char *table,
+                         guint entries)
+{
+  Snap *s = snap_of (rules, family);
+  /* ip6t_getinfo has the same layout. */
+  struct ipt_getinfo info;
+  socklen_t len = sizeof info;
+  int r;
+
+  if (s->info_fd == -2 || entries == 0)
+    return CT_XT_TABLE_UNKNOWN;
+  if (s->info_fd == -1)
+    {
+      s->info_fd = socket (family == AF_INET6 ? AF_INET6 : AF_INET,
+                           SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      if (s->info_fd < 0)
+        {
+          g_debug ("cannot check legacy tables for changes: %s",
+                   g_strerror (errno));
+          s->info_fd = -2;
+          return CT_XT_TABLE_UNKNOWN;
+        }
+    }
+  memset (&info, 0, sizeof info);
+  g_strlcpy (info.name, table, sizeof info.name);
+  if (family == AF_INET6)
+    r = getsockopt (s->info_fd, IPPROTO_IPV6, IP6T_SO_GET_INFO, &info, &len);
+  else
+    r = getsockopt (s->info_fd, IPPROTO_IP, IPT_SO_GET_INFO, &info, &len);
+  if (r < 0)
+    {
+      /* ENOENT: the table went away; EPERM and the like will not change. */
+      if (errno == ENOENT)
+        return CT_XT_TABLE_CHANGED;
+      g_debug ("cannot check legacy tables for changes: %s",
+               g_strerror (errno));
+      close (s->info_fd);
+      s->info_fd = -2;
+      return CT_XT_TABLE_UNKNOWN;
+    }
+  return info.num_entries == entries ? CT_XT_TABLE_SAME : CT_XT_TABLE_CHANGED;
 }

@@ -41,6 +41,21 @@ gboolean ct_xt_rules_is_failing (CtXtRules *rules, guint8 family);
  * then can ip(6)_tables emit TRACE lines. Reads /proc/self/net. */
 gboolean ct_xt_rules_tables_exist (guint8 family);
 
+typedef enum
+{
+  CT_XT_TABLE_SAME,    /* the kernel's table has that many entries */
+  CT_XT_TABLE_CHANGED, /* it has not: rules were added or deleted */
+  CT_XT_TABLE_UNKNOWN, /* cannot tell (no AF_INET socket, no permission) */
+} CtXtTableCheck;
+
+/* Legacy rules send no change notification. This asks the kernel
+ * (IPT_SO_GET_INFO, one getsockopt on a datagram socket, CAP_NET_ADMIN) how
+ * many entries `table` holds, to catch an insert or delete made since a
+ * snapshot; a rule replaced in place keeps the count and goes unseen. Only
+ * for tables a snapshot has: asking for another one would create it. */
+CtXtTableCheck ct_xt_rules_check_table (CtXtRules *rules, guint8 family,
+                                        const char *table, guint entries);
+
 /* Runs started and failed, for both families. */
 void ct_xt_rules_get_counts (CtXtRules *rules, guint64 *runs,
                              guint64 *failures);

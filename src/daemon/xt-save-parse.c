@@ -362,6 +362,26 @@ ct_xt_ruleset_parse (const char *text, gsize len, GError **error)
   return g_steal_pointer (&rs);
 }
 
+guint
+ct_xt_ruleset_count_entries (const CtXtRuleset *rs, const char *table)
+{
+  const Table *t = g_hash_table_lookup (rs->tables, table);
+  GHashTableIter iter;
+  gpointer value;
+  guint n = 1;
+
+  if (t == NULL)
+    return 0;
+  g_hash_table_iter_init (&iter, t->chains);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      const Chain *c = value;
+
+      n += c->rules->len + (c->policy != NULL ? 1 : 2);
+    }
+  return n;
+}
+
 int
 ct_xt_builtin_chain_hook (const char *chain)
 {

@@ -25,6 +25,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (CtXtRuleset, ct_xt_ruleset_free)
 guint ct_xt_ruleset_get_n_tables (const CtXtRuleset *rs);
 guint ct_xt_ruleset_get_n_rules (const CtXtRuleset *rs);
 
+/* The number of entries the kernel holds for `table` if these are its
+ * rules (IPT_SO_GET_INFO's num_entries): a built-in chain's rules and its
+ * policy, a user chain's head, rules and return, and the table's end. 0
+ * for a table not in the ruleset. */
+guint ct_xt_ruleset_count_entries (const CtXtRuleset *rs, const char *table);
+
 /* How a TRACE line fits a snapshot. */
 typedef enum
 {

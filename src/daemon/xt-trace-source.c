@@ -1,9 +1,10 @@
 /* xt-trace-source.c — nfnetlink_log I/O for legacy TRACE. A line is handed
- * to the store with its rule text and verdict once a rules snapshot no
- * older than 5 s holds its (table, chain, type, position); until then it
- * waits (in arrival order, bounded) for a snapshot started after it
- * arrived. The verdict decides whether a first packet's flow becomes a
- * denied flow, so lines are not applied first and resolved later. */
+ * to the store with its rule text and verdict once a rules snapshot holds
+ * its (table, chain, type, position) and is no older than 5 s with the
+ * kernel's entry count of that table unchanged; until then it waits (in
+ * arrival order, bounded) for a snapshot started after it arrived. The
+ * verdict decides whether a first packet's flow becomes a denied flow, so
+ * lines are not applied first and resolved later. */
 #include "xt-trace-source.h"
 
 #include <arpa/inet.h>
@@ -410,8 +411,16 @@ resolve (CtXtTraceSource *self, const Waiting *w)
   if (rs != NULL)
     {
       CtXtFit fit = ct_xt_ruleset_resolve (rs, &w->line, &info);
-      gboolean fresh = taken >= w->mono - MAX_AGE_US;
       gboolean after = taken >= w->mono;
+      /* Recent, and no rule added or deleted since, as far as the kernel's
+       * entry count tells. */
+      gboolean fresh
+          = after
+            || (taken >= w->mono - MAX_AGE_US
+                && ct_xt_rules_check_table (
+                       self->rules, w->line.family, w->line.table,
+                       ct_xt_ruleset_count_entries (rs, w->line.table))
+                       != CT_XT_TABLE_CHANGED);
 
       if (fit == CT_XT_FIT_OK && fresh)
         {

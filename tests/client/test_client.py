@@ -179,6 +179,32 @@ def t_version_and_help():
            stream="stdout")
 
 
+def t_trace_usage():
+    # All checked before connecting.
+    env = english_env()
+    expect(run(["trace", "on", "--for", "5s"], env), EXIT_USAGE,
+           "--for applies to a filter, not to the mode “on”")
+    for bad in ("2x", "0", "25h", "2d", "s", ""):
+        expect(run(["trace", "tcp", "--for", bad], env), EXIT_USAGE,
+               f"“{bad}” is not a duration from 1s to 1d")
+    expect(run(["trace", "--for", "5s"], env), EXIT_USAGE,
+           "--for needs a filter to trace")
+    expect(run(["trace", "--stop", "x"], env), EXIT_USAGE,
+           "“x” is not a filter ID")
+    expect(run(["trace", "--stop", "1", "tcp"], env), EXIT_USAGE,
+           "unexpected argument “tcp”")
+    expect(run(["trace", "--stop", "1", "--for", "5s"], env), EXIT_USAGE,
+           "--for and --stop cannot be used together")
+    # Good ones go on to connect.
+    for args in (["trace"], ["trace", "OFF"], ["trace", "all"],
+                 ["trace", "to", "10.0.0.1", "port", "80", "--for", "5m"],
+                 ["trace", "udp", "--for", "90"], ["trace", "--stop", "3"]):
+        expect(run(["--address", "unix:path=/nonexistent"] + args, env),
+               EXIT_UNREACHABLE, "cannot connect to conntrackerd")
+    expect(run(["trace", "--help"], env), 0, "conntrackerctl trace",
+           "--for=DURATION", "--stop=ID", stream="stdout")
+
+
 def t_german_usage():
     env = german_env()
     expect(run([], env), EXIT_USAGE, "conntrackerctl: kein Befehl angegeben",
@@ -210,6 +236,16 @@ def t_german_help():
            "Flows als Tabelle oder JSON-Zeilen auflisten", stream="stdout")
 
 
+def t_german_trace():
+    env = german_env()
+    expect(run(["trace", "tcp", "--for", "2x"], env), EXIT_USAGE,
+           "„2x“ ist keine Dauer von 1s bis 1d")
+    expect(run(["trace", "on", "--for", "5s"], env), EXIT_USAGE,
+           "--for gilt für einen Filter, nicht für den Modus „on“")
+    expect(run(["--help"], env), 0, "trace", "für welche Flows die "
+           "Firewall-Regeln verfolgt werden", stream="stdout")
+
+
 CASES = [
     (t_no_command, None),
     (t_unknown_command, None),
@@ -226,10 +262,12 @@ CASES = [
     (t_no_system_bus, None),
     (t_malformed_address, None),
     (t_version_and_help, None),
+    (t_trace_usage, None),
     (t_german_usage, german_locale_missing),
     (t_german_filter, german_locale_missing),
     (t_german_unreachable, german_locale_missing),
     (t_german_help, german_locale_missing),
+    (t_german_trace, german_locale_missing),
 ]
 
 

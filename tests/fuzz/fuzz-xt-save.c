@@ -57,6 +57,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (rs == NULL)
     return 0;
   for (guint t = 0; t < G_N_ELEMENTS (tables); t++)
+    g_assert_cmpuint (ct_xt_ruleset_count_entries (rs, tables[t]), <=,
+                      2 * size + 1);
+  for (guint t = 0; t < G_N_ELEMENTS (tables); t++)
     for (guint c = 0; c < G_N_ELEMENTS (chains); c++)
       for (guint32 pos = 0; pos < 4; pos++)
         {

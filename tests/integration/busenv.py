@@ -55,7 +55,8 @@ OUTSIDER = "ct-test-outsider"
 BUS_NAME = "org.conntracker"
 OBJECT_PATH = "/org/conntracker/Flows"
 INTERFACE = "org.conntracker.Flows"
-ACTIONS = ("org.conntracker.read", "org.conntracker.reset")
+ACTIONS = ("org.conntracker.read", "org.conntracker.reset",
+           "org.conntracker.trace")
 
 POLKITD = "/usr/lib/polkit-1/polkitd"
 POLKIT_BUS_CONF = "/usr/share/dbus-1/system.d/org.freedesktop.PolicyKit1.conf"

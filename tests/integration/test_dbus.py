@@ -421,7 +421,9 @@ class FlowsOverTheBus(unittest.TestCase):
         now_us = time.time() * 1e6
         self.assertLess(now_us - props["StartTime"], 3600e6, props)
         self.assertGreaterEqual(now_us - props["StartTime"], 0, props)
-        self.assertEqual(props["TracingMode"], "off")
+        self.assertEqual(props["TracingMode"], "new")  # the default
+        self.assertEqual(props["TraceWindow"], 30)
+        self.assertEqual(props["TraceSetSize"], 65536)
         for user in (OUTSIDER, MEMBER, None):
             sig, value = busenv.get_property(self.env.bus, "ApiVersion",
                                              user=user)

@@ -10,7 +10,8 @@ the daemon is in its own network namespace with a small receive buffer, a
 small store, and a burst of flows while it is stopped: start, overrun,
 resync, eviction, authorization decisions on Reset (root allowed, nobody
 denied) over the peer socket, the reset, and stop must each be one entry
-with its MESSAGE_ID and fields.
+with its MESSAGE_ID and fields. A second daemon, with tracing, logs the
+decisions on org.conntracker.trace and each change they allowed.
 
 Needs root.
 """
@@ -39,6 +40,7 @@ IDS = {
     "evicted": "f44cf26d2b104f6eb87c6ca79355c428",
     "authorization": "14b52a404aa14994a0646c8b29bd89c1",
     "store-reset": "b5db4a6edd81499ebdb37b6080697928",
+    "trace-changed": "73d429dc71504a3eb6fafe50887b8c73",
 }
 
 BURST = 3000
@@ -278,6 +280,62 @@ class JournalFields(unittest.TestCase):
             self.assertIn("CODE_FUNC", e)
             if "MESSAGE_ID" in e:
                 self.assertIn(e["MESSAGE_ID"], IDS.values(), e)
+
+    def test_trace_control_is_journaled(self):
+        """org.conntracker.trace decisions and the changes they allow."""
+        d = JournaledDaemon(self.pair.server, self.workdir, [
+            "--no-bus", "--listen", self.socket])
+        self.addCleanup(d.kill)
+        d.start()
+        d.wait_for("started")
+
+        def ctl(*args, uid=None):
+            argv = [busenv.ctl_binary(), "--address", self.address, *args]
+            if uid is not None:
+                argv = ["setpriv", f"--reuid={uid}", f"--regid={uid}",
+                        "--clear-groups", "--", *argv]
+            return subprocess.run(argv, capture_output=True, text=True,
+                                  timeout=20, env=busenv.user_env())
+
+        p = ctl("trace", "all")
+        self.assertEqual(p.returncode, 0, busenv.describe(p))
+        e = d.wait_for("authorization",
+                       lambda e: e.get("CT_METHOD") == "SetTraceMode")
+        self.assertField(e, "CT_POLKIT_ACTION", "org.conntracker.trace")
+        self.assertField(e, "CT_DECISION", "allowed")
+        self.assertField(e, "CT_REASON", "root")
+        self.assertField(e, "CT_CALLER_UID", "0")
+        self.assertField(e, "PRIORITY", "5")
+        e = d.wait_for("trace-changed")
+        self.assertField(e, "CT_METHOD", "SetTraceMode")
+        self.assertField(e, "CT_TRACE_MODE", "all")
+        self.assertTrue(e["CT_CALLER"].startswith("peer:"), e)
+        self.assertField(e, "PRIORITY", "5")
+
+        p = ctl("trace", f"to {SERVER4} proto udp port 53", "--for", "5s")
+        self.assertEqual(p.returncode, 0, busenv.describe(p))
+        e = d.wait_for("trace-changed",
+                       lambda e: e.get("CT_METHOD") == "TraceFilter")
+        self.assertField(e, "CT_TRACE_FILTER",
+                         f"to {SERVER4} proto udp port 53")
+        self.assertField(e, "CT_TRACE_SECONDS", "5")
+        self.assertCount(e, "CT_TRACE_FILTER_ID")
+
+        p = ctl("trace", "off", uid=65534)
+        self.assertEqual(p.returncode, busenv.EXIT_DENIED, busenv.describe(p))
+        e = d.wait_for("authorization",
+                       lambda e: e.get("CT_DECISION") == "denied")
+        self.assertField(e, "CT_POLKIT_ACTION", "org.conntracker.trace")
+        self.assertField(e, "CT_METHOD", "SetTraceMode")
+        self.assertField(e, "CT_CALLER_UID", "65534")
+        self.assertIn("polkit is unavailable", e["CT_REASON"])
+        self.assertEqual(len(d.with_id("trace-changed")), 2,
+                         d.with_id("trace-changed"))
+
+        code, stderr = d.stop()
+        self.assertEqual(code, 0, stderr)
+        self.assertFalse([e for e in d.entries() if "PLAIN_STDERR" in e],
+                         d.entries())
 
 
 if __name__ == "__main__":

@@ -90,8 +90,10 @@ DECIDED_BY = {
 # The tracer's equivalent for the oracle run: every packet, before raw.
 ORACLE_TRACER = """
 table inet ctit_oracle {
-  chain pre { type filter hook prerouting priority raw - 10; meta nftrace set 1; }
-  chain out { type filter hook output priority raw - 10; meta nftrace set 1; }
+  chain pre { type filter hook prerouting priority raw - 10;
+              meta nftrace set 1; }
+  chain out { type filter hook output priority raw - 10;
+              meta nftrace set 1; }
 }
 """
 
@@ -551,6 +553,38 @@ class TraceIptablesLegacyTest(unittest.TestCase):
                 ("OUTPUT", "policy", 2, "-P OUTPUT ACCEPT", ("reply",)),
                 ("PREROUTING", "policy", 2, "-P PREROUTING ACCEPT",
                  ("original",))], tracecheck.describe(flow))
+
+    def test_rule_inserted_after_a_snapshot(self):
+        """Legacy rules send no change notice: a rule inserted right after
+        the rules were read shifts every position below it. The kernel's
+        entry count tells the daemon to read them again."""
+        pair = self.pair()
+        server = pair.server
+        self.install(server, trace_rules=not self.tracer)
+        daemon = self.start_daemon(server)
+        bound = netns.wait_until(
+            lambda: bindings(server).get(2) == "nfnetlink_log", 5)
+        self.assertTrue(bound, daemon.stderr())
+        time.sleep(0.5)  # the first rules snapshot is in
+
+        server.run(["iptables-legacy", "-I", "INPUT", "1", "-p", "udp",
+                    "--dport", "10", "-j", "DROP"])
+        netns.client_traffic(pair.client,
+                             [["udp", netns.SERVER4, 10, None, False]])
+        key = netns.FlowKey("ipv4", 17, netns.CLIENT4, netns.SERVER4, 1024,
+                            10)
+        flows = tracecheck.dump_when(
+            daemon, lambda f: key in f and f[key].get("denied"))
+        flow = flows.get(key)
+        self.assertIsNotNone(flow, f"{sorted(map(str, flows))}\n"
+                             f"{daemon.stderr()}")
+        blame = flow.get("blame") or {}
+        self.assertEqual((blame.get("chain"), blame.get("position"),
+                          blame.get("rule"), blame.get("verdict")),
+                         ("INPUT", 1, "-A INPUT -p udp -m udp --dport 10 "
+                          "-j DROP", "drop"), tracecheck.describe(flow))
+        code, stderr = daemon.stop()
+        self.assertEqual(code, 0, stderr)
 
     def test_binds_only_while_legacy_tables_exist(self):
         pair = self.pair()

@@ -155,8 +155,13 @@ test_properties (void)
   g_assert_cmpuint (u, ==, ct_store_get_n_flows (fx.store));
   g_assert_true (g_variant_lookup (props, "StartTime", "x", &x));
   g_assert_cmpint (x, >, 0);
+  /* No tracer given: the daemon runs as with -c. */
   g_assert_true (g_variant_lookup (props, "TracingMode", "&s", &s));
-  g_assert_cmpstr (s, ==, "off");
+  g_assert_cmpstr (s, ==, "disabled");
+  g_assert_true (g_variant_lookup (props, "TraceWindow", "u", &u));
+  g_assert_cmpuint (u, ==, 0);
+  g_assert_true (g_variant_lookup (props, "TraceSetSize", "u", &u));
+  g_assert_cmpuint (u, ==, 0);
   for (guint i = 0; i < 4; i++)
     {
       static const char *const counters[]
@@ -530,6 +535,254 @@ test_reset_denied_or_allowed (void)
   g_assert_cmpuint (ct_store_get_n_flows (fx.store), ==, 0);
 }
 
+/* --- trace control, with a stand-in tracer ------------------------------ */
+
+typedef struct
+{
+  CtTracerConfig config;
+  guint calls;
+  CtTraceFilter filter;
+  guint seconds;
+  guint next_id;
+  guint live_id; /* the one filter "traced", 0 when none */
+  GError *fail;  /* the next call fails with this (consumed) */
+} FakeTracer;
+
+static FakeTracer fake;
+
+static gboolean
+fake_fails (GError **error)
+{
+  fake.calls++;
+  if (fake.fail == NULL)
+    return FALSE;
+  g_propagate_error (error, g_steal_pointer (&fake.fail));
+  return TRUE;
+}
+
+static gboolean
+fake_set_mode (gpointer tracer, CtTraceMode mode, GError **error)
+{
+  g_assert_true (tracer == &fake);
+  if (fake_fails (error))
+    return FALSE;
+  fake.config.mode = mode;
+  return TRUE;
+}
+
+static gboolean
+fake_trace_filter (gpointer tracer, const CtTraceFilter *filter, guint seconds,
+                   guint *id, GError **error)
+{
+  if (fake_fails (error))
+    return FALSE;
+  fake.filter = *filter;
+  fake.seconds = seconds;
+  fake.live_id = *id = ++fake.next_id;
+  return TRUE;
+}
+
+static gboolean
+fake_stop_filter (gpointer tracer, guint id, GError **error)
+{
+  if (fake_fails (error))
+    return FALSE;
+  if (id == 0 || id != fake.live_id)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                   "no trace filter has id %u (it may have ended)", id);
+      return FALSE;
+    }
+  fake.live_id = 0;
+  return TRUE;
+}
+
+static const CtTracerConfig *
+fake_get_config (gpointer tracer)
+{
+  return &fake.config;
+}
+
+static const CtDBusTracerOps fake_ops = {
+  .set_mode = fake_set_mode,
+  .trace_filter = fake_trace_filter,
+  .stop_filter = fake_stop_filter,
+  .get_config = fake_get_config,
+};
+
+static GVariant *
+get_property (const char *name)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = call_iface (
+      fx.client, "org.freedesktop.DBus.Properties", "Get",
+      g_variant_new ("(ss)", CT_DBUS_INTERFACE, name), NULL, &error);
+  GVariant *value;
+
+  g_assert_no_error (error);
+  g_variant_get (reply, "(v)", &value);
+  return value;
+}
+
+static void
+assert_failed_with (const char *method, GVariant *params, const char *name,
+                    const char *message)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = call (method, params, &error);
+
+  g_assert_null (reply);
+  assert_remote_error (error, name);
+  if (message != NULL && strstr (error->message, message) == NULL)
+    g_error ("%s: \"%s\" does not say \"%s\"", method, error->message, message);
+}
+
+static void
+test_trace_disabled (void)
+{
+  guint calls = fake.calls;
+
+  /* Without a tracer (-c), for everyone and before polkit is asked. */
+  assert_failed_with ("SetTraceMode", g_variant_new ("(s)", "new"),
+                      "org.conntracker.Error.Failed",
+                      "tracing is disabled (-c)");
+  assert_failed_with ("TraceFilter", g_variant_new ("(su)", "to 10.0.0.2", 60u),
+                      "org.conntracker.Error.Failed",
+                      "tracing is disabled (-c)");
+  assert_failed_with ("StopTraceFilter", g_variant_new ("(u)", 1u),
+                      "org.conntracker.Error.Failed",
+                      "tracing is disabled (-c)");
+  g_assert_cmpuint (fake.calls, ==, calls);
+}
+
+static void
+test_trace_invalid (void)
+{
+  static const struct
+  {
+    const char *filter;
+    guint seconds;
+    const char *message;
+  } filters[] = {
+    { "", 60, "an empty filter" },
+    { "to 10.0.0.300", 60, "is not an address" },
+    { "to 10.0.0.2 from fd00::1", 60, "of the filter's family" },
+    { "port 99999", 60, "is not a port" },
+    { "frob 1", 60, "is not understood here" },
+    { "to 10.0.0.2", 0, "1 to 86400 seconds, not 0" },
+    { "to 10.0.0.2", 86401, "not 86401" },
+  };
+  guint calls = fake.calls;
+
+  ct_dbus_service_set_tracer_ops (fx.svc, &fake_ops, &fake);
+  /* Validation before authorization: the same answer for everyone. */
+  assert_failed_with ("SetTraceMode", g_variant_new ("(s)", "on"),
+                      "org.conntracker.Error.InvalidQuery",
+                      "unknown trace mode 'on'");
+  for (guint i = 0; i < G_N_ELEMENTS (filters); i++)
+    assert_failed_with (
+        "TraceFilter",
+        g_variant_new ("(su)", filters[i].filter, filters[i].seconds),
+        "org.conntracker.Error.InvalidQuery", filters[i].message);
+  g_assert_cmpuint (fake.calls, ==, calls);
+}
+
+static void
+test_trace_control (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GVariant) value = NULL;
+  guint calls = fake.calls;
+  guint32 id;
+
+  ct_dbus_service_set_tracer_ops (fx.svc, &fake_ops, &fake);
+  value = get_property ("TracingMode");
+  g_assert_cmpstr (g_variant_get_string (value, NULL), ==, "new");
+  g_clear_pointer (&value, g_variant_unref);
+  value = get_property ("TraceWindow");
+  g_assert_cmpuint (g_variant_get_uint32 (value), ==, 30);
+  g_clear_pointer (&value, g_variant_unref);
+  value = get_property ("TraceSetSize");
+  g_assert_cmpuint (g_variant_get_uint32 (value), ==, 4096);
+  g_clear_pointer (&value, g_variant_unref);
+
+  reply = call ("SetTraceMode", g_variant_new ("(s)", "ALL"), &error);
+  if (!is_root ())
+    {
+      /* org.conntracker.trace needs polkit, and there is none here. */
+      assert_denied (error);
+      g_clear_error (&error);
+      assert_failed_with (
+          "TraceFilter", g_variant_new ("(su)", "to 10.0.0.2", 5u),
+          "org.conntracker.Error.NotAuthorized", "polkit is unavailable");
+      assert_failed_with ("StopTraceFilter", g_variant_new ("(u)", 1u),
+                          "org.conntracker.Error.NotAuthorized", NULL);
+      g_assert_cmpuint (fake.calls, ==, calls);
+      value = get_property ("TracingMode");
+      g_assert_cmpstr (g_variant_get_string (value, NULL), ==, "new");
+      return;
+    }
+  g_assert_no_error (error);
+  g_assert_cmpint (fake.config.mode, ==, CT_TRACE_MODE_ALL);
+  value = get_property ("TracingMode");
+  g_assert_cmpstr (g_variant_get_string (value, NULL), ==, "all");
+  g_clear_pointer (&value, g_variant_unref);
+  g_clear_pointer (&reply, g_variant_unref);
+
+  reply = call ("SetTraceMode", g_variant_new ("(s)", "off"), &error);
+  g_assert_no_error (error);
+  value = get_property ("TracingMode");
+  g_assert_cmpstr (g_variant_get_string (value, NULL), ==, "off");
+  g_clear_pointer (&value, g_variant_unref);
+  g_clear_pointer (&reply, g_variant_unref);
+
+  /* The kernel refusing a mode change: Failed with its message, and the
+   * mode stays. */
+  fake.fail = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                                   "changing the trace mode: the kernel "
+                                   "refused message 2 of the batch");
+  assert_failed_with ("SetTraceMode", g_variant_new ("(s)", "new"),
+                      "org.conntracker.Error.Failed", "the kernel refused");
+  value = get_property ("TracingMode");
+  g_assert_cmpstr (g_variant_get_string (value, NULL), ==, "off");
+  g_clear_pointer (&value, g_variant_unref);
+
+  /* A filter, parsed by the daemon, handed to the tracer. */
+  reply = call ("TraceFilter",
+                g_variant_new ("(su)", "to 10.0.0.2 proto tcp port 80", 5u),
+                &error);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(u)", &id);
+  g_assert_cmpuint (id, >, 0);
+  g_assert_cmpuint (fake.seconds, ==, 5);
+  g_assert_true (fake.filter.has_dst);
+  g_assert_false (fake.filter.has_src);
+  g_assert_true (fake.filter.has_proto);
+  g_assert_cmpuint (fake.filter.proto, ==, IPPROTO_TCP);
+  g_assert_cmpuint (fake.filter.port_lo, ==, 80);
+  g_assert_cmpuint (fake.filter.port_hi, ==, 80);
+  g_assert_cmpuint (fake.filter.family, ==, AF_INET);
+  g_clear_pointer (&reply, g_variant_unref);
+
+  reply = call ("StopTraceFilter", g_variant_new ("(u)", id), &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (fake.live_id, ==, 0);
+  assert_failed_with ("StopTraceFilter", g_variant_new ("(u)", id),
+                      "org.conntracker.Error.Failed", "no trace filter");
+
+  /* The tracer's refusals as the contract names them. */
+  fake.fail = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_NO_SPACE,
+                                   "64 filters are traced already");
+  assert_failed_with ("TraceFilter", g_variant_new ("(su)", "udp", 5u),
+                      "org.conntracker.Error.LimitExceeded",
+                      "64 filters are traced already");
+  fake.fail = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_EXISTS,
+                                   "cannot trace the filter: it overlaps");
+  assert_failed_with ("TraceFilter", g_variant_new ("(su)", "udp", 5u),
+                      "org.conntracker.Error.InvalidQuery", "it overlaps");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -544,6 +797,10 @@ main (int argc, char **argv)
   g_setenv ("DBUS_SYSTEM_BUS_ADDRESS", g_test_dbus_get_bus_address (fx.bus),
             TRUE);
 
+  fake.config = (CtTracerConfig){ .mode = CT_TRACE_MODE_NEW,
+                                  .window_s = 30,
+                                  .seen_timeout_s = 3600,
+                                  .set_size = 4096 };
   fx.store = ct_store_new (5000, TRUE);
   for (guint i = 1; i <= 2500; i++)
     add_flow (i, i % 3 ? IPPROTO_TCP : IPPROTO_UDP, (guint16)i);
@@ -566,6 +823,9 @@ main (int argc, char **argv)
   g_test_add_func ("/dbus-service/dump", test_dump);
   g_test_add_func ("/dbus-service/subscribe", test_subscribe);
   g_test_add_func ("/dbus-service/reset", test_reset_denied_or_allowed);
+  g_test_add_func ("/dbus-service/trace-disabled", test_trace_disabled);
+  g_test_add_func ("/dbus-service/trace-invalid", test_trace_invalid);
+  g_test_add_func ("/dbus-service/trace-control", test_trace_control);
   status = g_test_run ();
 
   ct_dbus_service_stop (fx.svc);

@@ -330,10 +330,40 @@ test_verdict (void)
   check ("verdict accept", accepted, TRUE);
   check ("verdict drop", accepted, FALSE);
   check ("verdict reject", accepted, FALSE);
+  /* A denied flow whose deciding rule is unknown was dropped. */
   check ("verdict accept", denied, FALSE);
   check ("verdict drop", denied, TRUE);
-  /* Until traces carry the verdict, reject matches every denied flow. */
+  check ("verdict reject", denied, FALSE);
+
+  /* The deciding rule's verdict tells a reject from a drop. */
+  denied->blame
+      = ct_flow_record_hit (denied,
+                            &(CtTraceHit){ .table = (char *)"filter",
+                                           .chain = (char *)"INPUT",
+                                           .type = CT_HIT_RULE,
+                                           .position = 4,
+                                           .verdict = CT_VERDICT_REJECT,
+                                           .directions = CT_HIT_ORIGINAL },
+                            1, 16);
+  check ("verdict drop", denied, FALSE);
   check ("verdict reject", denied, TRUE);
+  check ("verdict accept", denied, FALSE);
+  denied->blame->verdict = CT_VERDICT_DROP;
+  check ("verdict drop", denied, TRUE);
+  check ("verdict reject", denied, FALSE);
+
+  /* An accepted flow stays accepted whatever its blame says (a later
+   * packet dropped). */
+  accepted->blame
+      = ct_flow_record_hit (accepted,
+                            &(CtTraceHit){ .table = (char *)"filter",
+                                           .chain = (char *)"INPUT",
+                                           .type = CT_HIT_POLICY,
+                                           .verdict = CT_VERDICT_DROP,
+                                           .directions = CT_HIT_ORIGINAL },
+                            1, 16);
+  check ("verdict accept", accepted, TRUE);
+  check ("verdict drop", accepted, FALSE);
 }
 
 static void

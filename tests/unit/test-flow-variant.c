@@ -227,9 +227,10 @@ test_hits (void)
   g_autoptr (GVariant) first = NULL;
   static const char *const keys[]
       = { COMMON, "sport:q", "dport:q", "hits:aa{sv}", NULL };
+  /* Legacy hits: no family, handle or rule text. */
   static const char *const hit_keys[]
-      = { "table:s", "chain:s",     "type:s", "position:u",
-          "count:t", "last-seen:x", NULL };
+      = { "table:s",      "chain:s", "type:s",      "position:u", "verdict:s",
+          "directions:s", "count:t", "last-seen:x", NULL };
   guint32 position;
   guint64 count;
 
@@ -259,6 +260,8 @@ test_hits (void)
   g_assert_true (g_variant_lookup (first, "count", "t", &count));
   g_assert_cmpuint (position, ==, 3);
   g_assert_cmpuint (count, ==, 2);
+  g_assert_cmpstr (lookup_s (first, "verdict"), ==, "none");
+  g_assert_cmpstr (lookup_s (first, "directions"), ==, "original");
 
   /* A flow without hits still carries the (empty) key. */
   g_clear_pointer (&flow->hits, g_ptr_array_unref);
@@ -308,6 +311,207 @@ test_json_line (void)
   g_assert_cmpint (json_object_get_int_member (hit, "last_seen"), ==, 7);
 }
 
+/* An nft hit as the trace source records it. */
+static CtTraceHit *
+record (CtFlow *flow, const char *family, const char *chain, CtHitType type,
+        guint32 position, guint64 handle, CtVerdict verdict, const char *rule,
+        guint8 directions)
+{
+  CtTraceHit what = { 0 };
+
+  what.family = (char *)family;
+  what.table = (char *)"fw";
+  what.chain = (char *)chain;
+  what.type = type;
+  what.position = position;
+  what.handle = handle;
+  what.verdict = verdict;
+  what.rule = (char *)rule;
+  what.directions = directions;
+  return ct_flow_record_hit (flow, &what, 1700000000500000, 16);
+}
+
+static GVariant *
+hit_at (GVariant *dict, guint i)
+{
+  g_autoptr (GVariant) hits
+      = g_variant_lookup_value (dict, "hits", G_VARIANT_TYPE ("aa{sv}"));
+
+  g_assert_nonnull (hits);
+  return g_variant_get_child_value (hits, i);
+}
+
+static void
+test_nft_hits_and_blame (void)
+{
+  g_autoptr (CtFlow) flow
+      = flow_new (AF_INET, IPPROTO_TCP, "10.0.0.9", 1024, "10.0.0.1", 80);
+  g_autoptr (GVariant) d = NULL;
+  g_autoptr (GVariant) plain = NULL;
+  g_autoptr (GVariant) blame = NULL;
+  g_autoptr (GVariant) hit = NULL;
+  static const char *const keys[]
+      = { COMMON, "sport:q", "dport:q", "blame:a{sv}", "hits:aa{sv}", NULL };
+  static const char *const plain_keys[]
+      = { COMMON, "sport:q", "dport:q", "blame:a{sv}", NULL };
+  static const char *const rule_keys[]
+      = { "family:s",     "table:s",  "chain:s",     "type:s",
+          "position:u",   "handle:t", "verdict:s",   "rule:s",
+          "directions:s", "count:t",  "last-seen:x", NULL };
+  static const char *const policy_keys[]
+      = { "family:s",  "table:s",      "chain:s", "type:s",      "position:u",
+          "verdict:s", "directions:s", "count:t", "last-seen:x", NULL };
+  guint64 handle;
+  guint32 position;
+
+  record (flow, "inet", "in", CT_HIT_RULE, 1, 4, CT_VERDICT_ACCEPT,
+          "ct state established,related accept", CT_HIT_REPLY);
+  record (flow, "inet", "in", CT_HIT_RULE, 1, 4, CT_VERDICT_ACCEPT, NULL,
+          CT_HIT_ORIGINAL);
+  flow->blame
+      = record (flow, "inet", "web", CT_HIT_RULE, 2, 9, CT_VERDICT_ACCEPT,
+                "tcp dport 80 accept", CT_HIT_ORIGINAL);
+  record (flow, "inet", "out", CT_HIT_POLICY, 3, 0, CT_VERDICT_ACCEPT, NULL,
+          CT_HIT_REPLY);
+  flow->flags = CT_FLOW_CONFIRMED;
+
+  /* The blame comes with every flow; the hits with GetFlow only. */
+  plain
+      = g_variant_ref_sink (ct_flow_to_variant (flow, CT_FLOW_VARIANT_DEFAULT));
+  assert_keys (plain, plain_keys);
+  g_assert_cmpstr (lookup_s (plain, "verdict"), ==, "accept");
+
+  d = g_variant_ref_sink (ct_flow_to_variant (flow, CT_FLOW_VARIANT_HITS));
+  assert_keys (d, keys);
+  blame = g_variant_lookup_value (d, "blame", G_VARIANT_TYPE_VARDICT);
+  assert_keys (blame, rule_keys);
+  g_assert_cmpstr (lookup_s (blame, "family"), ==, "inet");
+  g_assert_cmpstr (lookup_s (blame, "table"), ==, "fw");
+  g_assert_cmpstr (lookup_s (blame, "chain"), ==, "web");
+  g_assert_cmpstr (lookup_s (blame, "type"), ==, "rule");
+  g_assert_cmpstr (lookup_s (blame, "verdict"), ==, "accept");
+  g_assert_cmpstr (lookup_s (blame, "rule"), ==, "tcp dport 80 accept");
+  g_assert_cmpstr (lookup_s (blame, "directions"), ==, "original");
+  g_assert_true (g_variant_lookup (blame, "handle", "t", &handle));
+  g_assert_cmpuint (handle, ==, 9);
+  g_assert_true (g_variant_lookup (blame, "position", "u", &position));
+  g_assert_cmpuint (position, ==, 2);
+
+  /* One rule met both ways: merged, "both", the text kept. */
+  hit = hit_at (d, 0);
+  assert_keys (hit, rule_keys);
+  g_assert_cmpstr (lookup_s (hit, "directions"), ==, "both");
+  g_assert_cmpstr (lookup_s (hit, "rule"), ==,
+                   "ct state established,related accept");
+  g_clear_pointer (&hit, g_variant_unref);
+
+  /* A policy has no handle and no rule text. */
+  hit = hit_at (d, 2);
+  assert_keys (hit, policy_keys);
+  g_assert_cmpstr (lookup_s (hit, "type"), ==, "policy");
+  g_assert_cmpstr (lookup_s (hit, "directions"), ==, "reply");
+}
+
+static void
+test_denied_verdicts (void)
+{
+  g_autoptr (CtFlow) rejected
+      = flow_new (AF_INET6, IPPROTO_TCP, "fd00::1", 1024, "fd00::2", 81);
+  g_autoptr (CtFlow) dropped
+      = flow_new (AF_INET, IPPROTO_UDP, "10.0.0.1", 1024, "10.0.0.2", 9);
+  g_autoptr (CtFlow) policy
+      = flow_new (AF_INET, IPPROTO_TCP, "10.0.0.1", 1024, "10.0.0.2", 82);
+  g_autoptr (CtFlow) late_drop
+      = flow_new (AF_INET, IPPROTO_TCP, "10.0.0.1", 1024, "10.0.0.2", 22);
+  g_autoptr (GVariant) r = NULL;
+  g_autoptr (GVariant) dr = NULL;
+  g_autoptr (GVariant) p = NULL;
+  g_autoptr (GVariant) l = NULL;
+  g_autoptr (GVariant) blame = NULL;
+
+  rejected->flags = CT_FLOW_DENIED;
+  rejected->blame
+      = record (rejected, "inet", "in", CT_HIT_RULE, 7, 12, CT_VERDICT_REJECT,
+                "tcp dport 81 reject", CT_HIT_ORIGINAL);
+  dropped->flags = CT_FLOW_DENIED;
+  dropped->blame
+      = record (dropped, "ip", "INPUT", CT_HIT_RULE, 2, 5, CT_VERDICT_DROP,
+                "udp dport 9 counter drop", CT_HIT_ORIGINAL);
+  policy->flags = CT_FLOW_DENIED;
+  policy->blame = record (policy, "inet", "in", CT_HIT_POLICY, 9, 0,
+                          CT_VERDICT_DROP, NULL, CT_HIT_ORIGINAL);
+  /* Accepted, then a later packet dropped: still an accepted flow. */
+  late_drop->flags = CT_FLOW_CONFIRMED;
+  late_drop->blame
+      = record (late_drop, "inet", "in", CT_HIT_RULE, 3, 7, CT_VERDICT_DROP,
+                "tcp flags rst drop", CT_HIT_ORIGINAL);
+
+  r = g_variant_ref_sink (ct_flow_to_variant (rejected, CT_FLOW_VARIANT_HITS));
+  g_assert_cmpstr (lookup_s (r, "verdict"), ==, "reject");
+  blame = g_variant_lookup_value (r, "blame", G_VARIANT_TYPE_VARDICT);
+  g_assert_cmpstr (lookup_s (blame, "verdict"), ==, "reject");
+  g_assert_cmpstr (lookup_s (blame, "rule"), ==, "tcp dport 81 reject");
+  g_clear_pointer (&blame, g_variant_unref);
+
+  dr = g_variant_ref_sink (
+      ct_flow_to_variant (dropped, CT_FLOW_VARIANT_DEFAULT));
+  g_assert_cmpstr (lookup_s (dr, "verdict"), ==, "drop");
+  blame = g_variant_lookup_value (dr, "blame", G_VARIANT_TYPE_VARDICT);
+  g_assert_cmpstr (lookup_s (blame, "family"), ==, "ip");
+  g_clear_pointer (&blame, g_variant_unref);
+
+  p = g_variant_ref_sink (ct_flow_to_variant (policy, CT_FLOW_VARIANT_DEFAULT));
+  g_assert_cmpstr (lookup_s (p, "verdict"), ==, "drop");
+  blame = g_variant_lookup_value (p, "blame", G_VARIANT_TYPE_VARDICT);
+  g_assert_cmpstr (lookup_s (blame, "type"), ==, "policy");
+  g_assert_false (g_variant_lookup (blame, "rule", "*", NULL));
+  g_assert_false (g_variant_lookup (blame, "handle", "*", NULL));
+
+  l = g_variant_ref_sink (
+      ct_flow_to_variant (late_drop, CT_FLOW_VARIANT_DEFAULT));
+  g_assert_cmpstr (lookup_s (l, "verdict"), ==, "accept");
+
+  g_assert_cmpstr (ct_flow_variant_verdict (rejected), ==, "reject");
+  g_assert_cmpstr (ct_flow_variant_verdict (dropped), ==, "drop");
+  g_assert_cmpstr (ct_flow_variant_verdict (late_drop), ==, "accept");
+}
+
+static void
+test_json_blame (void)
+{
+  g_autoptr (CtFlow) flow
+      = flow_new (AF_INET, IPPROTO_UDP, "10.0.0.1", 1024, "10.0.0.2", 9);
+  g_autoptr (GVariant) d = NULL;
+  g_autoptr (GString) out = g_string_new (NULL);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
+  JsonObject *o, *blame, *hit;
+
+  flow->flags = CT_FLOW_DENIED;
+  flow->blame = record (flow, "inet", "in", CT_HIT_RULE, 8, 11, CT_VERDICT_DROP,
+                        "udp dport 9 drop", CT_HIT_ORIGINAL);
+  d = g_variant_ref_sink (ct_flow_to_variant (flow, CT_FLOW_VARIANT_HITS));
+  ct_flow_variant_append_json (out, d);
+  g_assert_true (json_parser_load_from_data (parser, out->str, -1, &error));
+  g_assert_no_error (error);
+  o = json_node_get_object (json_parser_get_root (parser));
+  g_assert_cmpstr (json_object_get_string_member (o, "verdict"), ==, "drop");
+  blame = json_object_get_object_member (o, "blame");
+  g_assert_nonnull (blame);
+  g_assert_cmpstr (json_object_get_string_member (blame, "rule"), ==,
+                   "udp dport 9 drop");
+  g_assert_cmpint (json_object_get_int_member (blame, "handle"), ==, 11);
+  g_assert_cmpint (json_object_get_int_member (blame, "position"), ==, 8);
+  g_assert_cmpstr (json_object_get_string_member (blame, "directions"), ==,
+                   "original");
+  g_assert_true (json_object_has_member (blame, "last_seen"));
+  g_assert_false (json_object_has_member (blame, "last-seen"));
+  hit = json_array_get_object_element (json_object_get_array_member (o, "hits"),
+                                       0);
+  g_assert_cmpstr (json_object_get_string_member (hit, "family"), ==, "inet");
+  g_assert_cmpstr (json_object_get_string_member (hit, "verdict"), ==, "drop");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -320,5 +524,8 @@ main (int argc, char **argv)
   g_test_add_func ("/flow-variant/protocol-names", test_protocol_names);
   g_test_add_func ("/flow-variant/hits", test_hits);
   g_test_add_func ("/flow-variant/json-line", test_json_line);
+  g_test_add_func ("/flow-variant/nft-hits-and-blame", test_nft_hits_and_blame);
+  g_test_add_func ("/flow-variant/denied-verdicts", test_denied_verdicts);
+  g_test_add_func ("/flow-variant/json-blame", test_json_blame);
   return g_test_run ();
 }

@@ -140,6 +140,15 @@ test_counts (void)
   g_assert_cmpuint (ct_xt_ruleset_get_n_rules (v4), ==, 9);
   g_assert_cmpuint (ct_xt_ruleset_get_n_tables (v6), ==, 2);
   g_assert_cmpuint (ct_xt_ruleset_get_n_rules (v6), ==, 6);
+  /* IPT_SO_GET_INFO's num_entries: rules, a policy per built-in chain, a
+   * head and a return per user chain, one end per table. */
+  g_assert_cmpuint (ct_xt_ruleset_count_entries (v4, "filter"), ==,
+                    (5 + 1) + 1 + 1 + (1 + 2) + (1 + 2) + 1);
+  g_assert_cmpuint (ct_xt_ruleset_count_entries (v4, "raw"), ==,
+                    (1 + 1) + (1 + 1) + 1);
+  g_assert_cmpuint (ct_xt_ruleset_count_entries (v6, "filter"), ==,
+                    (4 + 1) + 1 + 1 + 1);
+  g_assert_cmpuint (ct_xt_ruleset_count_entries (v4, "mangle"), ==, 0);
 
   /* ip6tables-legacy-save prints nothing without tables. */
   empty = ct_xt_ruleset_parse ("", 0, &error);
