@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "nlattr-read.h"
+
 /* Added by Linux 6.16 ("add packets conntrack state to debug trace info");
  * Debian 12's uapi header stops at NFTA_TRACE_PAD. */
 enum
@@ -21,67 +23,6 @@ enum
   CT_NFTA_TRACE_LAST = CT_NFTA_TRACE_CT_STATE,
 };
 G_STATIC_ASSERT (NFTA_TRACE_PAD == 17 && CT_NFTA_TRACE_CT_STATE == 21);
-
-/* Keeps the last attribute of each type up to max; later types (newer
- * kernels) are skipped. FALSE when the bytes do not end on an attribute
- * boundary: a truncated or corrupt message, never silently shortened. */
-static gboolean
-collect_attrs (const void *start, gsize len, const struct nlattr **tb,
-               guint max)
-{
-  const char *end = (const char *)start + len;
-  const struct nlattr *a = start;
-
-  memset (tb, 0, sizeof (*tb) * (max + 1));
-  while (mnl_attr_ok (a, (int)(end - (const char *)a)))
-    {
-      guint type = mnl_attr_get_type (a);
-
-      if (type <= max)
-        tb[type] = a;
-      a = mnl_attr_next (a);
-    }
-  /* Up to 3 bytes of alignment padding may follow the last attribute. */
-  return (const char *)a >= end
-         || end - (const char *)a < (ptrdiff_t)sizeof (struct nlattr);
-}
-
-static gboolean
-get_be32 (const struct nlattr *a, guint32 *out)
-{
-  guint32 v;
-
-  if (mnl_attr_get_payload_len (a) < sizeof v)
-    return FALSE;
-  memcpy (&v, mnl_attr_get_payload (a), sizeof v);
-  *out = GUINT32_FROM_BE (v);
-  return TRUE;
-}
-
-static gboolean
-get_be64 (const struct nlattr *a, guint64 *out)
-{
-  guint64 v;
-
-  if (mnl_attr_get_payload_len (a) < sizeof v)
-    return FALSE;
-  memcpy (&v, mnl_attr_get_payload (a), sizeof v);
-  *out = GUINT64_FROM_BE (v);
-  return TRUE;
-}
-
-/* Optional 32-bit attributes: absent is fine, too short is not. */
-static gboolean
-opt_be32 (const struct nlattr *a, gboolean *has, guint32 *out)
-{
-  if (a == NULL)
-    return TRUE;
-  if (!get_be32 (a, out))
-    return FALSE;
-  if (has != NULL)
-    *has = TRUE;
-  return TRUE;
-}
 
 /* Copies up to the first NUL or the payload's end, whichever comes first,
  * cut to fit; the payload need not be NUL-terminated. */
@@ -103,10 +44,12 @@ parse_verdict (const struct nlattr *nest, CtNftTrace *out)
   const struct nlattr *tb[NFTA_VERDICT_MAX + 1];
   guint32 code;
 
-  if (!collect_attrs (mnl_attr_get_payload (nest),
-                      mnl_attr_get_payload_len (nest), tb, NFTA_VERDICT_MAX))
+  if (!ct_nlattr_collect (mnl_attr_get_payload (nest),
+                          mnl_attr_get_payload_len (nest), tb,
+                          NFTA_VERDICT_MAX))
     return FALSE;
-  if (tb[NFTA_VERDICT_CODE] == NULL || !get_be32 (tb[NFTA_VERDICT_CODE], &code))
+  if (tb[NFTA_VERDICT_CODE] == NULL
+      || !ct_nlattr_be32 (tb[NFTA_VERDICT_CODE], &code))
     return FALSE;
   out->has_verdict = TRUE;
   out->verdict = (gint32)code;
@@ -176,13 +119,13 @@ ct_nft_trace_parse (const struct nlmsghdr *nlh, CtNftTrace *out)
   out->family = nfg->nfgen_family;
   attrs = mnl_nlmsg_get_payload_offset (nlh, sizeof *nfg);
   if (attrs > (const char *)nlh + nlh->nlmsg_len
-      || !collect_attrs (attrs, (const char *)nlh + nlh->nlmsg_len - attrs, tb,
-                         CT_NFTA_TRACE_LAST))
+      || !ct_nlattr_collect (attrs, (const char *)nlh + nlh->nlmsg_len - attrs,
+                             tb, CT_NFTA_TRACE_LAST))
     return CT_PARSE_INVALID;
 
-  if (tb[NFTA_TRACE_ID] == NULL || !get_be32 (tb[NFTA_TRACE_ID], &out->id)
+  if (tb[NFTA_TRACE_ID] == NULL || !ct_nlattr_be32 (tb[NFTA_TRACE_ID], &out->id)
       || tb[NFTA_TRACE_TYPE] == NULL
-      || !get_be32 (tb[NFTA_TRACE_TYPE], &out->type)
+      || !ct_nlattr_be32 (tb[NFTA_TRACE_TYPE], &out->type)
       || tb[NFTA_TRACE_TABLE] == NULL || tb[NFTA_TRACE_CHAIN] == NULL)
     return CT_PARSE_INVALID;
   copy_name (tb[NFTA_TRACE_TABLE], out->table, sizeof out->table);
@@ -190,22 +133,25 @@ ct_nft_trace_parse (const struct nlmsghdr *nlh, CtNftTrace *out)
 
   if (tb[NFTA_TRACE_RULE_HANDLE] != NULL)
     {
-      if (!get_be64 (tb[NFTA_TRACE_RULE_HANDLE], &out->handle))
+      if (!ct_nlattr_be64 (tb[NFTA_TRACE_RULE_HANDLE], &out->handle))
         return CT_PARSE_INVALID;
       out->has_handle = TRUE;
     }
   if (tb[NFTA_TRACE_VERDICT] != NULL
       && !parse_verdict (tb[NFTA_TRACE_VERDICT], out))
     return CT_PARSE_INVALID;
-  if (!opt_be32 (tb[NFTA_TRACE_POLICY], &out->has_policy, &out->policy)
-      || !opt_be32 (tb[NFTA_TRACE_NFPROTO], NULL, &out->nfproto)
-      || !opt_be32 (tb[NFTA_TRACE_IIF], NULL, &out->iif)
-      || !opt_be32 (tb[NFTA_TRACE_OIF], NULL, &out->oif)
-      || !opt_be32 (tb[NFTA_TRACE_MARK], NULL, &out->mark)
-      || !opt_be32 (tb[CT_NFTA_TRACE_CT_STATE], &out->has_ct_state,
-                    &out->ct_state)
-      || !opt_be32 (tb[CT_NFTA_TRACE_CT_ID], &out->has_ct_id, &out->ct_id)
-      || !opt_be32 (tb[CT_NFTA_TRACE_CT_STATUS], NULL, &out->ct_status))
+  if (!ct_nlattr_opt_be32 (tb[NFTA_TRACE_POLICY], &out->has_policy,
+                           &out->policy)
+      || !ct_nlattr_opt_be32 (tb[NFTA_TRACE_NFPROTO], NULL, &out->nfproto)
+      || !ct_nlattr_opt_be32 (tb[NFTA_TRACE_IIF], NULL, &out->iif)
+      || !ct_nlattr_opt_be32 (tb[NFTA_TRACE_OIF], NULL, &out->oif)
+      || !ct_nlattr_opt_be32 (tb[NFTA_TRACE_MARK], NULL, &out->mark)
+      || !ct_nlattr_opt_be32 (tb[CT_NFTA_TRACE_CT_STATE], &out->has_ct_state,
+                              &out->ct_state)
+      || !ct_nlattr_opt_be32 (tb[CT_NFTA_TRACE_CT_ID], &out->has_ct_id,
+                              &out->ct_id)
+      || !ct_nlattr_opt_be32 (tb[CT_NFTA_TRACE_CT_STATUS], NULL,
+                              &out->ct_status))
     return CT_PARSE_INVALID;
   if (tb[CT_NFTA_TRACE_CT_DIRECTION] != NULL)
     {

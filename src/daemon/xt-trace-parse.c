@@ -10,54 +10,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "nlattr-read.h"
+
 #define TRACE_PREFIX "TRACE: "
-
-/* Keeps the last attribute of each type up to max. FALSE when the bytes do
- * not end on an attribute boundary (truncated or corrupt message). */
-static gboolean
-collect_attrs (const void *start, gsize len, const struct nlattr **tb,
-               guint max)
-{
-  const char *end = (const char *)start + len;
-  const struct nlattr *a = start;
-
-  memset (tb, 0, sizeof (*tb) * (max + 1));
-  while (mnl_attr_ok (a, (int)(end - (const char *)a)))
-    {
-      guint type = mnl_attr_get_type (a);
-
-      if (type <= max)
-        tb[type] = a;
-      a = mnl_attr_next (a);
-    }
-  return (const char *)a >= end
-         || end - (const char *)a < (ptrdiff_t)sizeof (struct nlattr);
-}
-
-static gboolean
-get_be32 (const struct nlattr *a, guint32 *out)
-{
-  guint32 v;
-
-  if (mnl_attr_get_payload_len (a) < sizeof v)
-    return FALSE;
-  memcpy (&v, mnl_attr_get_payload (a), sizeof v);
-  *out = GUINT32_FROM_BE (v);
-  return TRUE;
-}
-
-/* Optional 32-bit attributes: absent is fine, too short is not. */
-static gboolean
-opt_be32 (const struct nlattr *a, gboolean *has, guint32 *out)
-{
-  if (a == NULL)
-    return TRUE;
-  if (!get_be32 (a, out))
-    return FALSE;
-  if (has != NULL)
-    *has = TRUE;
-  return TRUE;
-}
 
 static gboolean
 copy_part (const char *s, gsize n, char *dst, gsize size)
@@ -200,7 +155,7 @@ ct_xt_trace_parse (const struct nlmsghdr *nlh, CtXtTrace *out)
   nfg = mnl_nlmsg_get_payload (nlh);
   attrs = mnl_nlmsg_get_payload_offset (nlh, sizeof *nfg);
   end = (const char *)nlh + nlh->nlmsg_len;
-  if (attrs > end || !collect_attrs (attrs, end - attrs, tb, NFULA_MAX))
+  if (attrs > end || !ct_nlattr_collect (attrs, end - attrs, tb, NFULA_MAX))
     return CT_PARSE_INVALID;
 
   if (tb[NFULA_PREFIX] == NULL)
@@ -226,14 +181,14 @@ ct_xt_trace_parse (const struct nlmsghdr *nlh, CtXtTrace *out)
       memcpy (&hdr, mnl_attr_get_payload (tb[NFULA_PACKET_HDR]), sizeof hdr);
       out->hook = hdr.hook;
     }
-  if (!opt_be32 (tb[NFULA_SEQ], &out->has_seq, &out->seq)
-      || !opt_be32 (tb[NFULA_SEQ_GLOBAL], &out->has_seq_global,
-                    &out->seq_global)
-      || !opt_be32 (tb[NFULA_IFINDEX_INDEV], NULL, &out->iif)
-      || !opt_be32 (tb[NFULA_IFINDEX_OUTDEV], NULL, &out->oif)
-      || !opt_be32 (tb[NFULA_MARK], NULL, &out->mark)
-      || !opt_be32 (tb[NFULA_UID], &out->has_uid, &out->uid)
-      || !opt_be32 (tb[NFULA_GID], &out->has_gid, &out->gid)
+  if (!ct_nlattr_opt_be32 (tb[NFULA_SEQ], &out->has_seq, &out->seq)
+      || !ct_nlattr_opt_be32 (tb[NFULA_SEQ_GLOBAL], &out->has_seq_global,
+                              &out->seq_global)
+      || !ct_nlattr_opt_be32 (tb[NFULA_IFINDEX_INDEV], NULL, &out->iif)
+      || !ct_nlattr_opt_be32 (tb[NFULA_IFINDEX_OUTDEV], NULL, &out->oif)
+      || !ct_nlattr_opt_be32 (tb[NFULA_MARK], NULL, &out->mark)
+      || !ct_nlattr_opt_be32 (tb[NFULA_UID], &out->has_uid, &out->uid)
+      || !ct_nlattr_opt_be32 (tb[NFULA_GID], &out->has_gid, &out->gid)
       || !parse_timestamp (tb[NFULA_TIMESTAMP], out))
     return CT_PARSE_INVALID;
 
