@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "nft-trace-parse.h"
+#include "trace-fixtures.h"
 
 /* The conntrack attributes Debian 12's header lacks. */
 #define T_CT_ID        18
@@ -20,43 +21,14 @@
 #define T_CT_STATUS    20
 #define T_CT_STATE     21
 
-/* A recorded message in a buffer of exactly its size (8-byte aligned by
- * malloc), so that ASAN sees any read past nlmsg_len. */
-static struct nlmsghdr *
-load (const char *name)
-{
-  g_autofree char *path
-      = g_test_build_filename (G_TEST_DIST, "data", "trace", name, NULL);
-  g_autoptr (GError) error = NULL;
-  g_autofree char *data = NULL;
-  struct nlmsghdr *nlh;
-  gsize len;
-
-  g_assert_true (g_file_get_contents (path, &data, &len, &error));
-  g_assert_no_error (error);
-  nlh = g_memdup2 (data, len);
-  g_assert_true (mnl_nlmsg_ok (nlh, (int)len));
-  g_assert_cmpuint (nlh->nlmsg_len, ==, len);
-  return nlh;
-}
-
 static CtNftTrace *
 parse_file (const char *name)
 {
-  g_autofree struct nlmsghdr *nlh = load (name);
+  g_autofree struct nlmsghdr *nlh = ct_test_load_message (name);
   CtNftTrace *t = g_new0 (CtNftTrace, 1);
 
   g_assert_cmpint (ct_nft_trace_parse (nlh, t), ==, CT_PARSE_OK);
   return t;
-}
-
-static void
-assert_addr (guint8 family, const guint8 *addr, const char *want)
-{
-  guint8 a[16] = { 0 };
-
-  inet_pton (family, want, a);
-  g_assert_cmpmem (addr, 16, a, 16);
 }
 
 static void
@@ -66,8 +38,8 @@ assert_tuple (const CtNftTrace *t, guint8 family, guint8 proto, const char *src,
   g_assert_true (t->has_tuple);
   g_assert_cmpuint (t->tuple.family, ==, family);
   g_assert_cmpuint (t->tuple.proto, ==, proto);
-  assert_addr (family, t->tuple.src, src);
-  assert_addr (family, t->tuple.dst, dst);
+  ct_test_assert_addr (family, t->tuple.src, src);
+  ct_test_assert_addr (family, t->tuple.dst, dst);
   g_assert_cmpuint (t->tuple.sport, ==, sport);
   g_assert_cmpuint (t->tuple.dport, ==, dport);
 }
@@ -294,7 +266,7 @@ test_fragments_and_extension_headers (void)
 
   g_assert_cmpint (hbh->tuple.l4, ==, CT_PACKET_L4_UNKNOWN);
   g_assert_cmpuint (hbh->tuple.proto, ==, IPPROTO_HOPOPTS);
-  assert_addr (AF_INET6, hbh->tuple.src, "fd99::1");
+  ct_test_assert_addr (AF_INET6, hbh->tuple.src, "fd99::1");
 
   /* The join then goes through the conntrack id. */
   g_assert_cmpint (dst->tuple.l4, ==, CT_PACKET_L4_UNKNOWN);
@@ -348,7 +320,8 @@ test_iptables_nft (void)
 static void
 test_truncations (void)
 {
-  g_autofree struct nlmsghdr *full = load ("nft-tcp4-in-jump.bin");
+  g_autofree struct nlmsghdr *full
+      = ct_test_load_message ("nft-tcp4-in-jump.bin");
   CtNftTrace whole;
 
   g_assert_cmpint (ct_nft_trace_parse (full, &whole), ==, CT_PARSE_OK);

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "packet-parse.h"
+#include "trace-fixtures.h"
 
 typedef struct
 {
@@ -129,15 +130,6 @@ parse (guint8 family, const Pkt *p, gsize len, CtPacketTuple *out)
 }
 
 static void
-assert_addr (guint8 family, const guint8 *addr, const char *want)
-{
-  guint8 a[16] = { 0 };
-
-  inet_pton (family, want, a);
-  g_assert_cmpmem (addr, 16, a, 16);
-}
-
-static void
 test_ipv4_tcp (void)
 {
   Pkt p = { 0 };
@@ -150,8 +142,8 @@ test_ipv4_tcp (void)
   g_assert_true (parse (AF_INET, &p, p.len, &t));
   g_assert_cmpuint (t.family, ==, AF_INET);
   g_assert_cmpuint (t.proto, ==, IPPROTO_TCP);
-  assert_addr (AF_INET, t.src, "10.0.0.1");
-  assert_addr (AF_INET, t.dst, "10.0.0.2");
+  ct_test_assert_addr (AF_INET, t.src, "10.0.0.1");
+  ct_test_assert_addr (AF_INET, t.dst, "10.0.0.2");
   g_assert_cmpuint (t.sport, ==, 40000);
   g_assert_cmpuint (t.dport, ==, 22);
   g_assert_false (t.icmp_error);
@@ -230,7 +222,7 @@ test_ipv4_fragments (void)
   g_assert_cmpuint (t.proto, ==, IPPROTO_UDP);
   g_assert_cmpuint (t.sport, ==, 0);
   g_assert_cmpuint (t.dport, ==, 0);
-  assert_addr (AF_INET, t.dst, "10.0.0.2");
+  ct_test_assert_addr (AF_INET, t.dst, "10.0.0.2");
 }
 
 static void
@@ -289,8 +281,8 @@ test_ipv6_extension_headers (void)
   g_assert_cmpuint (t.sport, ==, 443);
   g_assert_cmpuint (t.dport, ==, 50000);
   g_assert_cmpint (t.l4, ==, CT_PACKET_L4_OK);
-  assert_addr (AF_INET6, t.src, "fd00::1");
-  assert_addr (AF_INET6, t.dst, "fd00::2");
+  ct_test_assert_addr (AF_INET6, t.src, "fd00::1");
+  ct_test_assert_addr (AF_INET6, t.dst, "fd00::2");
 
   /* Only the fixed header, as nft trace messages send it: the walk stops
    * at the first extension header. */
@@ -423,8 +415,8 @@ test_icmp4_error (void)
   g_assert_true (t.icmp_error);
   g_assert_cmpuint (t.family, ==, AF_INET);
   g_assert_cmpuint (t.proto, ==, IPPROTO_UDP);
-  assert_addr (AF_INET, t.src, "10.0.0.1");
-  assert_addr (AF_INET, t.dst, "10.0.0.2");
+  ct_test_assert_addr (AF_INET, t.src, "10.0.0.1");
+  ct_test_assert_addr (AF_INET, t.dst, "10.0.0.2");
   g_assert_cmpuint (t.sport, ==, 40000);
   g_assert_cmpuint (t.dport, ==, 53);
   g_assert_cmpint (t.l4, ==, CT_PACKET_L4_OK);
@@ -436,7 +428,7 @@ test_icmp4_error (void)
   g_assert_cmpuint (t.proto, ==, IPPROTO_ICMP);
   g_assert_cmpuint (t.sport, ==, 3);
   g_assert_cmpuint (t.dport, ==, 3);
-  assert_addr (AF_INET, t.src, "10.0.0.2");
+  ct_test_assert_addr (AF_INET, t.src, "10.0.0.2");
   g_assert_cmpint (t.l4, ==, CT_PACKET_L4_TRUNCATED);
 
   /* The quote's ports cut: inner tuple without ports. */
@@ -484,7 +476,7 @@ test_icmp4_plain_and_nested (void)
   g_assert_cmpuint (t.proto, ==, IPPROTO_ICMP);
   g_assert_cmpuint (t.sport, ==, 3);
   g_assert_cmpuint (t.dport, ==, 1);
-  assert_addr (AF_INET, t.src, "10.0.0.1");
+  ct_test_assert_addr (AF_INET, t.src, "10.0.0.1");
 }
 
 static void
@@ -516,8 +508,8 @@ test_icmp6_error (void)
   g_assert_true (t.icmp_error);
   g_assert_cmpuint (t.family, ==, AF_INET6);
   g_assert_cmpuint (t.proto, ==, IPPROTO_TCP);
-  assert_addr (AF_INET6, t.src, "fd00::1");
-  assert_addr (AF_INET6, t.dst, "fd00::2");
+  ct_test_assert_addr (AF_INET6, t.src, "fd00::1");
+  ct_test_assert_addr (AF_INET6, t.dst, "fd00::2");
   g_assert_cmpuint (t.sport, ==, 50000);
   g_assert_cmpuint (t.dport, ==, 443);
 

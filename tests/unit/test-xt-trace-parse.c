@@ -12,42 +12,16 @@
 #include <sys/socket.h>
 
 #include "xt-trace-parse.h"
-
-static struct nlmsghdr *
-load (const char *name)
-{
-  g_autofree char *path
-      = g_test_build_filename (G_TEST_DIST, "data", "trace", name, NULL);
-  g_autoptr (GError) error = NULL;
-  g_autofree char *data = NULL;
-  struct nlmsghdr *nlh;
-  gsize len;
-
-  g_assert_true (g_file_get_contents (path, &data, &len, &error));
-  g_assert_no_error (error);
-  nlh = g_memdup2 (data, len);
-  g_assert_true (mnl_nlmsg_ok (nlh, (int)len));
-  g_assert_cmpuint (nlh->nlmsg_len, ==, len);
-  return nlh;
-}
+#include "trace-fixtures.h"
 
 static CtXtTrace *
 parse_file (const char *name)
 {
-  g_autofree struct nlmsghdr *nlh = load (name);
+  g_autofree struct nlmsghdr *nlh = ct_test_load_message (name);
   CtXtTrace *t = g_new0 (CtXtTrace, 1);
 
   g_assert_cmpint (ct_xt_trace_parse (nlh, t), ==, CT_PARSE_OK);
   return t;
-}
-
-static void
-assert_addr (guint8 family, const guint8 *addr, const char *want)
-{
-  guint8 a[16] = { 0 };
-
-  inet_pton (family, want, a);
-  g_assert_cmpmem (addr, 16, a, 16);
 }
 
 static void
@@ -57,8 +31,8 @@ assert_tuple (const CtXtTrace *t, guint8 family, guint8 proto, const char *src,
   g_assert_true (t->has_tuple);
   g_assert_cmpuint (t->tuple.family, ==, family);
   g_assert_cmpuint (t->tuple.proto, ==, proto);
-  assert_addr (family, t->tuple.src, src);
-  assert_addr (family, t->tuple.dst, dst);
+  ct_test_assert_addr (family, t->tuple.src, src);
+  ct_test_assert_addr (family, t->tuple.dst, dst);
   g_assert_cmpuint (t->tuple.sport, ==, sport);
   g_assert_cmpuint (t->tuple.dport, ==, dport);
 }
@@ -195,7 +169,7 @@ test_fragments_and_extension_headers (void)
   /* Without conntrack nothing reassembles before raw PREROUTING. */
   g_assert_cmpint (f4->tuple.l4, ==, CT_PACKET_L4_FRAGMENT);
   g_assert_cmpuint (f4->tuple.proto, ==, IPPROTO_ICMP);
-  assert_addr (AF_INET, f4->tuple.src, "10.99.0.1");
+  ct_test_assert_addr (AF_INET, f4->tuple.src, "10.99.0.1");
 
   /* The first fragment: through the fragment header to the echo request. */
   assert_tuple (f6, AF_INET6, IPPROTO_ICMPV6, "fd99::1", 128, "fd99::2", 0);
@@ -218,7 +192,8 @@ test_fragments_and_extension_headers (void)
 static void
 test_truncations (void)
 {
-  g_autofree struct nlmsghdr *full = load ("xt-icmp4-unreach-out.bin");
+  g_autofree struct nlmsghdr *full
+      = ct_test_load_message ("xt-icmp4-unreach-out.bin");
   guint ok = 0;
 
   for (guint32 len = sizeof (struct nlmsghdr); len < full->nlmsg_len; len++)
